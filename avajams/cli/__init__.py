@@ -1,0 +1,58 @@
+"""The ``avajams`` command: a thin layer over the library.
+
+Exit codes: 0 success, 1 runtime error (one line naming the file and the fix; ``--debug`` shows
+the traceback), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+
+from avajams.errors import AvajamsError
+
+# Each module defines ``register(subparsers, common)``: it adds its sub-command(s) and sets
+# ``func(args) -> int`` on them. Modules import heavy dependencies inside their handlers only.
+_COMMAND_MODULES: list[str] = [
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (exposed for the CLI reference docs and tests)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="pipeline configuration (TOML or JSON)")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+    parser = argparse.ArgumentParser(
+        prog="avajams",
+        description="Match a video to the most similar music video and cut a mashup.",
+        parents=[common],
+    )
+    from avajams import __version__
+
+    parser.add_argument("--version", action="version", version=f"avajams {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except AvajamsError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"avajams: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("avajams: interrupted", file=sys.stderr)
+        return 130
+    return code

@@ -1,0 +1,37 @@
+"""Helpers for testing avajams and plugins written for it.
+
+- generated media whose every frame encodes its own index (``make_clip``, ``read_frame_code``);
+- ``FakeEmbedder``, a fast deterministic embedder for unit tests;
+- ``check_embedder``, the contract any embedder plugin must meet.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "FakeEmbedder",
+    "check_embedder",
+    "make_clip",
+    "read_frame_code",
+]
+
+_LAZY = {
+    "make_clip": "avajams._testing.media",
+    "read_frame_code": "avajams._testing.media",
+    "FakeEmbedder": "avajams._testing.fake",
+    "check_embedder": "avajams._testing.contracts",
+}
+
+if TYPE_CHECKING:
+    from avajams._testing.contracts import check_embedder
+    from avajams._testing.fake import FakeEmbedder
+    from avajams._testing.media import make_clip, read_frame_code
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'avajams.testing' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
