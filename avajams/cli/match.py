@@ -1,0 +1,127 @@
+"""``avajams match VIDEO``: the library's music videos most similar to a video.
+
+``--json`` prints one object::
+
+    {
+      "query": "/abs/path/clip.mp4",
+      "library": "/abs/path/library",
+      "matches": [                        # best first
+        {
+          "rank": 1,
+          "key": "...", "path": "/abs/path/mv.mp4" | null,
+          "score": 0.93,                  # frame-level score the ranking uses
+          "signature_score": 0.91,        # cosine of the video signatures
+          "metadata": {...},
+          "aligned": [                    # one per query frame, in query time order
+            {"query_time": 0.0, "music_time": 2.0, "similarity": 0.95}, ...
+          ]
+        }, ...
+      ],
+      "report": "/abs/path/match.png" | null
+    }
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from avajams.cli._shared import add_library_option, load_pipeline
+from avajams.errors import ConfigError
+
+if TYPE_CHECKING:
+    from avajams.index import Match
+
+#: version of the ``--json`` document's layout
+JSON_SCHEMA_VERSION = 1
+
+
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    parser = subparsers.add_parser(
+        "match",
+        parents=[common],
+        help="find the library's music videos most similar to a video",
+        description="Find the library's music videos most similar to VIDEO, best first.",
+    )
+    parser.add_argument("video", metavar="VIDEO", help="the video to match")
+    parser.add_argument("-k", type=int, default=5, help="how many matches (default 5)")
+    parser.add_argument("--json", action="store_true", help="print the matches as JSON")
+    parser.add_argument(
+        "--report", metavar="PNG", help="also draw a contact sheet of the aligned frames"
+    )
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only videos whose metadata KEY equals VALUE (repeatable)",
+    )
+    add_library_option(parser)
+    parser.set_defaults(func=run)
+
+
+def _where(items: list[str]) -> dict[str, Any] | None:
+    where: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--where {item!r} must look like KEY=VALUE")
+        try:
+            where[key] = json.loads(value)
+        except ValueError:
+            where[key] = value
+    return where or None
+
+
+def match_to_json(match: Match, rank: int) -> dict[str, Any]:
+    """One match as the ``--json`` document lays it out."""
+    return {
+        "rank": rank,
+        "key": match.key,
+        "path": match.path,
+        "score": float(match.score),
+        "signature_score": float(match.signature_score),
+        "metadata": match.metadata,
+        "aligned": [
+            {
+                "query_time": float(p.query_time),
+                "music_time": float(p.music_time),
+                "similarity": float(p.similarity),
+            }
+            for p in match.aligned
+        ],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.k < 1:
+        raise ConfigError(f"-k must be at least 1, got {args.k}")
+    where = _where(args.where)
+    with load_pipeline(args) as pipe:
+        matches = pipe.match(args.video, k=args.k, where=where)
+        report = pipe.report(args.video, args.report, matches=matches) if args.report else None
+        directory = pipe.library_directory
+    if args.json:
+        document = {
+            "schema": JSON_SCHEMA_VERSION,
+            "query": str(Path(args.video).resolve()),
+            "library": str(directory),
+            "matches": [match_to_json(m, rank) for rank, m in enumerate(matches, 1)],
+            "report": str(report.resolve()) if report is not None else None,
+        }
+        print(json.dumps(document, indent=2))
+        return 0
+    from avajams.demo import format_matches
+
+    if not matches:
+        print(f"no matches: the library at {directory} is empty or nothing passed --where")
+    else:
+        print(format_matches(matches))
+    if report is not None:
+        print(f"report: {report}")
+    return 0

@@ -1,0 +1,184 @@
+"""PipelineConfig: defaults, strictness, discriminated kinds, import strings, TOML/JSON files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pydantic
+import pytest
+
+from avajams import ConfigError, PipelineConfig
+from avajams.pipeline import (
+    CustomConfig,
+    CustomEmbedderConfig,
+    CustomMashupConfig,
+    FrameSamplerConfig,
+    InceptionConfig,
+    LibraryConfig,
+    MoviePyMashupConfig,
+    RegisteredEmbedderConfig,
+    import_object,
+)
+
+
+def test_defaults_need_no_configuration() -> None:
+    config = PipelineConfig()
+    assert isinstance(config.sampler, FrameSamplerConfig)
+    assert isinstance(config.embedder, InceptionConfig)
+    assert isinstance(config.library, LibraryConfig)
+    assert isinstance(config.mashup, MoviePyMashupConfig)
+    assert config.sampler.fps == 1.0
+    assert config.sampler.size == 299
+    assert config.embedder.kind == "inception_v3"
+    assert config.mashup.segment_seconds == 2.0
+    assert config == PipelineConfig.model_validate({})
+
+
+def test_frozen_and_extra_forbidden() -> None:
+    config = PipelineConfig()
+    with pytest.raises(pydantic.ValidationError):
+        config.sampler = FrameSamplerConfig(fps=2)  # type: ignore[misc]
+    with pytest.raises(pydantic.ValidationError):
+        config.sampler.fps = 3.0  # type: ignore[misc]
+    with pytest.raises(pydantic.ValidationError, match="extra"):
+        PipelineConfig.model_validate({"sampler": {"fsp": 2}})
+    with pytest.raises(pydantic.ValidationError, match="extra"):
+        PipelineConfig.model_validate({"samplr": {}})
+    with pytest.raises(pydantic.ValidationError):
+        PipelineConfig.model_validate({"sampler": {"fps": 0}})
+
+
+def test_kind_discriminates_builtin_and_custom_backends() -> None:
+    config = PipelineConfig.model_validate(
+        {
+            "sampler": {"kind": "mypkg.sampling:MySampler", "options": {"step": 2}},
+            "embedder": {"kind": "avajams.testing:FakeEmbedder", "options": {"dim": 32}},
+            "mashup": {"kind": "mypkg.render:Renderer", "segment_seconds": 1.5},
+        }
+    )
+    assert isinstance(config.sampler, CustomConfig)
+    assert config.sampler.options == {"step": 2}
+    assert isinstance(config.embedder, CustomEmbedderConfig)
+    assert isinstance(config.mashup, CustomMashupConfig)
+    assert config.mashup.segment_seconds == 1.5
+    named = PipelineConfig.model_validate({"embedder": {"kind": "clip", "options": {"x": 1}}})
+    assert isinstance(named.embedder, RegisteredEmbedderConfig)
+    # a built-in kind takes only its own fields
+    with pytest.raises(pydantic.ValidationError):
+        PipelineConfig.model_validate({"sampler": {"kind": "pyav", "options": {}}})
+    # not an import string, not a builtin
+    with pytest.raises(pydantic.ValidationError):
+        PipelineConfig.model_validate({"sampler": {"kind": "opencv"}})
+    with pytest.raises(pydantic.ValidationError):
+        PipelineConfig.model_validate({"mashup": {"kind": "a b:c"}})
+
+
+def test_round_trips_through_json() -> None:
+    config = PipelineConfig.model_validate(
+        {
+            "sampler": {"fps": 0.5, "size": [320, 240], "fit": "letterbox"},
+            "embedder": {"kind": "avajams.testing:FakeEmbedder", "options": {"dim": 16}},
+            "library": {"directory": "/tmp/lib", "backend": "exact"},
+        }
+    )
+    again = PipelineConfig.model_validate_json(config.model_dump_json())
+    assert again == config
+    assert again.sampler.size == (320, 240)  # type: ignore[union-attr]
+
+
+def test_load_toml_and_json(tmp_path: Path) -> None:
+    toml = tmp_path / "avajams.toml"
+    toml.write_text(
+        """
+[sampler]
+fps = 2.0
+workers = 2
+
+[embedder]
+kind = "avajams.testing:FakeEmbedder"
+options = { dim = 32, seed = 3 }
+batch_size = 8
+
+[library]
+directory = "lib"
+
+[mashup]
+segment_seconds = 1.0
+fit = "crop"
+""",
+        encoding="utf-8",
+    )
+    config = PipelineConfig.load(toml)
+    assert config.sampler.fps == 2.0  # type: ignore[union-attr]
+    assert config.embedder.options == {"dim": 32, "seed": 3}  # type: ignore[union-attr]
+    # a relative library directory is relative to the configuration file
+    assert config.library.directory == tmp_path / "lib"
+    assert config.mashup.fit == "crop"  # type: ignore[union-attr]
+    as_json = tmp_path / "avajams.json"
+    as_json.write_text(json.dumps({"sampler": {"fps": 2.0, "workers": 2}}), encoding="utf-8")
+    assert PipelineConfig.load(as_json).sampler.fps == 2.0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("bad.toml", "[sampler\nfps=1", "not valid TOML"),
+        ("bad.json", "{", "not valid JSON"),
+        ("typo.toml", "[sampler]\nfsp = 2\n", r"sampler\.pyav\.fsp"),
+        ("conf.yaml", "sampler: {}", ".toml or .json"),
+        ("list.json", "[1, 2]", "top level"),
+    ],
+)
+def test_load_errors_are_config_errors(tmp_path: Path, name: str, text: str, message: str) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message) as info:
+        PipelineConfig.load(path)
+    assert name in str(info.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        PipelineConfig.load(tmp_path / "nope.toml")
+
+
+def test_import_object_errors() -> None:
+    assert import_object("pathlib:Path") is Path
+    assert import_object("os.path:join").__name__ == "join"
+    with pytest.raises(ConfigError, match="cannot import module"):
+        import_object("no_such_module_xyz:Thing")
+    with pytest.raises(ConfigError, match="no attribute"):
+        import_object("pathlib:NoSuchThing")
+    with pytest.raises(ConfigError, match="import string"):
+        import_object("pathlib")
+    with pytest.raises(ConfigError, match="not a class or function"):
+        import_object("os:sep")
+
+
+def test_custom_config_builds_with_options() -> None:
+    from avajams.testing import FakeEmbedder
+
+    built = CustomConfig(kind="avajams.testing:FakeEmbedder", options={"dim": 8}).build()
+    assert isinstance(built, FakeEmbedder)
+    assert built.dim == 8
+    with pytest.raises(ConfigError, match="does not accept"):
+        CustomConfig(kind="avajams.testing:FakeEmbedder", options={"colour": 1}).build()
+
+
+def test_library_directory_default_and_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AVAJAMS_HOME", str(tmp_path))
+    assert LibraryConfig().resolved_directory() == tmp_path / "library"
+    assert LibraryConfig(directory=tmp_path / "x").resolved_directory() == tmp_path / "x"
+    assert PipelineConfig(library=str(tmp_path / "y")).library.directory == tmp_path / "y"  # type: ignore[arg-type]
+
+
+def test_config_holds_no_live_objects() -> None:
+    """A config pickles/serialises as plain data: no files, sessions or models inside."""
+    import pickle
+
+    config = PipelineConfig()
+    assert pickle.loads(pickle.dumps(config)) == config
+    json.dumps(config.model_dump(mode="json"))
