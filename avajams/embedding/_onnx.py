@@ -1,0 +1,226 @@
+"""The ONNX embedder: a model from the cache run on onnxruntime."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from avajams._progress import ProgressCallback
+from avajams.embedding._model import DEFAULT_SOURCE, ModelInfo, ensure_model, read_model_info
+from avajams.embedding._protocol import check_images, l2_normalize
+from avajams.errors import ConfigError, ModelError, ProviderError
+
+__all__ = ["OnnxEmbedder", "ProviderSpec"]
+
+logger = logging.getLogger(__name__)
+
+#: an execution provider name, or ``(name, options)`` as onnxruntime accepts them
+ProviderSpec = str | tuple[str, dict[str, Any]]
+
+
+class OnnxEmbedder:
+    """An :class:`~avajams.embedding.Embedder` backed by an ONNX model built by avajams.
+
+    ``model`` is a model directory (``model.onnx`` + ``manifest.json``) or a ``ModelInfo``. The
+    graph takes uint8 RGB NHWC at ``input_size`` and does its own normalisation, so an image at
+    exactly ``input_size`` reaches the network untouched; other sizes are stretched to it with
+    Pillow's antialiased bilinear filter. Rows are L2-normalised.
+
+    ``providers`` are onnxruntime execution providers in priority order (default CPU); they are
+    checked against what this onnxruntime offers when the embedder is made. ``batch_size`` images
+    go through the network per run; ``threads`` is onnxruntime's intra-op thread count for one
+    run (0 = its default, one per core). The session is created on first use; ``embed`` may be
+    called from several threads at once.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | ModelInfo,
+        *,
+        providers: Sequence[ProviderSpec] | None = None,
+        batch_size: int = 16,
+        threads: int = 0,
+    ) -> None:
+        info = model if isinstance(model, ModelInfo) else read_model_info(model)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise ConfigError(
+                f"threads must be an integer >= 0 (0 = one per core), got {threads!r}"
+            )
+        self._info = info
+        manifest = info.manifest
+        try:
+            shape = manifest["input"]["shape"]
+            self.id: str = str(manifest["embedder_id"])
+            self.dim: int = int(manifest["dim"])
+            self.input_size: tuple[int, int] | None = (int(shape[2]), int(shape[1]))
+            self._input_name = str(manifest["input"]["name"])
+            self._output_name = str(manifest["outputs"][0]["name"])
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise ModelError(
+                f"model manifest in {info.directory} is incomplete ({exc}); "
+                "run `avajams model fetch --force`",
+                path=info.directory,
+            ) from exc
+        self.providers: tuple[ProviderSpec, ...] = _validate_providers(providers)
+        self.batch_size = batch_size
+        self.threads = threads
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def inception_v3(
+        cls,
+        source: str = DEFAULT_SOURCE,
+        *,
+        providers: Sequence[ProviderSpec] | None = None,
+        batch_size: int = 16,
+        threads: int = 0,
+        show_progress: bool | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> OnnxEmbedder:
+        """The default Inception v3 embedder, building the model into the cache on first use."""
+        info = ensure_model(source, show_progress=show_progress, progress=progress)
+        return cls(info, providers=providers, batch_size=batch_size, threads=threads)
+
+    @property
+    def model_path(self) -> str:
+        """The ONNX file this embedder runs."""
+        return os.fspath(self._info.path)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The model's manifest (source, hashes, input contract, outputs)."""
+        return dict(self._info.manifest)
+
+    def session_providers(self) -> list[str]:
+        """The providers the onnxruntime session actually uses (creates the session)."""
+        return list(self._get_session().get_providers())
+
+    def _get_session(self) -> Any:
+        session = self._session
+        if session is not None:
+            return session
+        with self._lock:
+            if self._session is None:
+                self._session = self._create_session()
+            return self._session
+
+    def _create_session(self) -> Any:
+        import onnxruntime as ort
+
+        self._info.verify()
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        options.intra_op_num_threads = self.threads
+        with warnings.catch_warnings():
+            # onnxruntime warns about providers it lacks; we say it more precisely below
+            warnings.filterwarnings("ignore", message=".*provider.*", category=UserWarning)
+            try:
+                session = ort.InferenceSession(
+                    self.model_path, sess_options=options, providers=list(self.providers)
+                )
+            except Exception as exc:  # onnxruntime raises its own untyped exceptions
+                raise ModelError(
+                    f"onnxruntime cannot load {self.model_path}: {exc}; "
+                    "run `avajams model fetch --force` if the file is damaged",
+                    path=self.model_path,
+                ) from exc
+        active = set(session.get_providers())
+        missing = [_provider_name(p) for p in self.providers if _provider_name(p) not in active]
+        if missing:
+            message = (
+                f"onnxruntime did not enable {', '.join(missing)} (using "
+                f"{', '.join(session.get_providers())}); embedding runs there instead. Check the "
+                "CUDA/cuDNN installation that onnxruntime-gpu needs."
+            )
+            logger.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=4)
+        return session
+
+    def embed(self, images: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """Unit vectors ``(N, dim)`` float32 of uint8 RGB images ``(N, H, W, 3)``."""
+        images = check_images(images)
+        if len(images) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        images = _resize(images, self.input_size)
+        session = self._get_session()
+        out = np.empty((len(images), self.dim), np.float32)
+        for start in range(0, len(images), self.batch_size):
+            batch = np.ascontiguousarray(images[start : start + self.batch_size])
+            (features,) = session.run([self._output_name], {self._input_name: batch})
+            out[start : start + len(batch)] = features
+        return l2_normalize(out)
+
+    def close(self) -> None:
+        """Release the onnxruntime session (a later ``embed`` creates a new one); idempotent."""
+        with self._lock:
+            self._session = None
+
+    def __enter__(self) -> OnnxEmbedder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"OnnxEmbedder(id={self.id!r}, dim={self.dim}, "
+            f"providers={[_provider_name(p) for p in self.providers]}, "
+            f"batch_size={self.batch_size})"
+        )
+
+
+def _provider_name(spec: ProviderSpec) -> str:
+    return spec if isinstance(spec, str) else spec[0]
+
+
+def _validate_providers(providers: Sequence[ProviderSpec] | None) -> tuple[ProviderSpec, ...]:
+    import onnxruntime as ort
+
+    if providers is None:
+        return ("CPUExecutionProvider",)
+    if isinstance(providers, str):
+        providers = [providers]
+    specs = tuple(providers)
+    if not specs:
+        raise ProviderError("providers must name at least one onnxruntime execution provider")
+    available = list(ort.get_available_providers())
+    for spec in specs:
+        name = _provider_name(spec)
+        if not isinstance(name, str) or (
+            not isinstance(spec, str) and not (len(spec) == 2 and isinstance(spec[1], dict))
+        ):
+            raise ProviderError(f"a provider is a name or (name, options), got {spec!r}")
+        if name not in available:
+            hint = (
+                "; install avajams[cuda] (onnxruntime-gpu) for CUDA"
+                if name == "CUDAExecutionProvider"
+                else ""
+            )
+            raise ProviderError(
+                f"onnxruntime execution provider {name!r} is not available; this onnxruntime "
+                f"offers {available}{hint}"
+            )
+    return specs
+
+
+def _resize(images: npt.NDArray[np.uint8], size: tuple[int, int] | None) -> npt.NDArray[np.uint8]:
+    if size is None or (images.shape[2], images.shape[1]) == size:
+        return images
+    from PIL import Image
+
+    out = np.empty((len(images), size[1], size[0], 3), np.uint8)
+    for i, image in enumerate(images):
+        pil = Image.fromarray(np.ascontiguousarray(image))
+        out[i] = np.asarray(pil.resize(size, Image.Resampling.BILINEAR))
+    return out
