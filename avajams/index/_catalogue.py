@@ -1,0 +1,364 @@
+"""The SQLite catalogue: the library's source of truth.
+
+One row per video (key, label, path, duration, content hash, frame count, time added, metadata
+JSON, float32 signature) plus its per-frame matrix (float16) and timestamps (float64) in a side
+table, and a ``meta`` table describing the library. WAL journal, ``synchronous=FULL``: a
+committed add survives a crash of the process *and* of the machine, which costs one fsync per
+commit — nothing next to embedding the video that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from avajams.errors import (
+    LibraryCorruptError,
+    LibraryError,
+    LibraryLockedError,
+)
+
+SCHEMA = """
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE videos (
+    key TEXT PRIMARY KEY,
+    label INTEGER NOT NULL UNIQUE,
+    path TEXT,
+    duration REAL,
+    content_hash TEXT,
+    num_frames INTEGER NOT NULL,
+    added_at REAL NOT NULL,
+    metadata TEXT NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE INDEX videos_content_hash ON videos(content_hash);
+CREATE INDEX videos_path ON videos(path);
+CREATE TABLE frames (label INTEGER PRIMARY KEY, times BLOB NOT NULL, vectors BLOB NOT NULL);
+"""
+
+_SIG = np.dtype("<f4")
+_FRAME = np.dtype("<f2")
+_TIME = np.dtype("<f8")
+
+
+def corrupt_hint(path: Path) -> str:
+    return (
+        f"The catalogue {path} holds the library's data and cannot be rebuilt from the index "
+        "file. Restore it from a backup, or salvage what is readable with "
+        f"`sqlite3 {path.name} .recover | sqlite3 recovered.sqlite` and put recovered.sqlite "
+        f"in its place (the index file is rebuilt from it on the next open)."
+    )
+
+
+@contextmanager
+def translate(path: Path) -> Iterator[None]:
+    """Turn sqlite3 errors into the library's typed errors."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            raise LibraryLockedError(
+                f"the catalogue {path} is busy ({text}); another process holds it — retry "
+                "when it is done",
+                path=path,
+            ) from exc
+        if "malformed" in text or "not a database" in text:
+            raise LibraryCorruptError(
+                f"the catalogue {path} is damaged ({text}). {corrupt_hint(path)}", path=path
+            ) from exc
+        raise LibraryError(f"the catalogue {path} could not be used: {text}", path=path) from exc
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
+            raise
+        raise LibraryCorruptError(
+            f"the catalogue {path} is damaged ({exc}). {corrupt_hint(path)}", path=path
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: int
+    path: str | None
+    duration: float | None
+    content_hash: str | None
+    num_frames: int
+    added_at: float
+    metadata: dict[str, Any]
+    signature: NDArray[np.float32] | None
+
+
+def sig_to_blob(v: NDArray[np.float32]) -> bytes:
+    return np.ascontiguousarray(v, dtype=_SIG).tobytes()
+
+
+def blob_to_sig(blob: bytes, dim: int, where: str) -> NDArray[np.float32]:
+    if len(blob) != dim * _SIG.itemsize:
+        raise ValueError(f"{where}: signature has {len(blob)} bytes, expected {dim * 4}")
+    return np.frombuffer(blob, dtype=_SIG).astype(np.float32)
+
+
+class Catalogue:
+    """Thin typed wrapper over the SQLite connection; callers serialise access."""
+
+    def __init__(self, path: Path, *, readonly: bool) -> None:
+        self.path = path
+        self.readonly = readonly
+        self._depth = 0
+        with translate(path):
+            if readonly:
+                uri = Path(path).resolve().as_uri() + "?mode=ro"
+                self.conn = sqlite3.connect(
+                    uri, uri=True, isolation_level=None, check_same_thread=False, timeout=10.0
+                )
+            else:
+                self.conn = sqlite3.connect(
+                    path, isolation_level=None, check_same_thread=False, timeout=10.0
+                )
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+
+    @classmethod
+    def initialise(cls, path: Path, meta: dict[str, Any]) -> None:
+        """Create a catalogue at ``path`` atomically: built aside, then renamed into place."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            with translate(tmp):
+                conn = sqlite3.connect(tmp, isolation_level=None)
+                try:
+                    # no transaction needed: the file only becomes the catalogue when renamed
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.executescript(SCHEMA)
+                    conn.executemany(
+                        "INSERT INTO meta(name, value) VALUES (?, ?)",
+                        [(k, json.dumps(v)) for k, v in meta.items()],
+                    )
+                finally:
+                    conn.close()
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction; nested uses join the outermost one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        with translate(self.path):
+            self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            with translate(self.path):
+                self.conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        with translate(self.path):
+            self.conn.execute("COMMIT")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    # -- meta ---------------------------------------------------------------------------
+    def read_meta(self) -> dict[str, Any]:
+        with translate(self.path):
+            rows = self.conn.execute("SELECT name, value FROM meta").fetchall()
+        return {name: json.loads(value) for name, value in rows}
+
+    def write_meta(self, **items: Any) -> None:
+        with translate(self.path):
+            self.conn.executemany(
+                "INSERT INTO meta(name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                [(k, json.dumps(v)) for k, v in items.items()],
+            )
+
+    # -- rows ---------------------------------------------------------------------------
+    _COLS = "key, label, path, duration, content_hash, num_frames, added_at, metadata"
+
+    def _row(self, r: Sequence[Any], dim: int | None) -> Row:
+        sig = blob_to_sig(r[8], dim, f"video {r[0]!r}") if dim is not None else None
+        return Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), sig)
+
+    def get(self, key: str, dim: int | None = None) -> Row | None:
+        cols = self._COLS + (", signature" if dim is not None else "")
+        with translate(self.path):
+            r = self.conn.execute(f"SELECT {cols} FROM videos WHERE key = ?", (key,)).fetchone()
+        return None if r is None else self._row(r, dim)
+
+    def by_labels(self, labels: Sequence[int]) -> dict[int, Row]:
+        out: dict[int, Row] = {}
+        with translate(self.path):
+            for i in range(0, len(labels), 500):
+                chunk = [int(x) for x in labels[i : i + 500]]
+                marks = ",".join("?" * len(chunk))
+                for r in self.conn.execute(
+                    f"SELECT {self._COLS} FROM videos WHERE label IN ({marks})", chunk
+                ):
+                    row = self._row(r, None)
+                    out[row.label] = row
+        return out
+
+    def frames(
+        self, label: int, dim: int
+    ) -> tuple[NDArray[np.float32], NDArray[np.float64]] | None:
+        with translate(self.path):
+            r = self.conn.execute(
+                "SELECT times, vectors FROM frames WHERE label = ?", (label,)
+            ).fetchone()
+        if r is None:
+            return None
+        times = np.frombuffer(r[0], dtype=_TIME).astype(np.float64)
+        if len(r[1]) != len(times) * dim * _FRAME.itemsize:
+            raise ValueError(
+                f"frames of label {label}: {len(r[1])} bytes for {len(times)} frames of dim {dim}"
+            )
+        vectors = np.frombuffer(r[1], dtype=_FRAME).astype(np.float32).reshape(len(times), dim)
+        return vectors, times
+
+    def upsert(
+        self,
+        row: Row,
+        frames: NDArray[np.float32] | None,
+        times: NDArray[np.float64] | None,
+    ) -> int | None:
+        """Insert or replace ``row`` (inside a transaction); returns the replaced label."""
+        assert row.signature is not None
+        with translate(self.path):
+            old = self.conn.execute("SELECT label FROM videos WHERE key = ?", (row.key,)).fetchone()
+            if old is not None:
+                self.conn.execute("DELETE FROM frames WHERE label = ?", (old[0],))
+                self.conn.execute("DELETE FROM videos WHERE key = ?", (row.key,))
+            self.conn.execute(
+                "INSERT INTO videos(key, label, path, duration, content_hash, num_frames, "
+                "added_at, metadata, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.key,
+                    row.label,
+                    row.path,
+                    row.duration,
+                    row.content_hash,
+                    row.num_frames,
+                    row.added_at,
+                    json.dumps(row.metadata, allow_nan=False),
+                    sig_to_blob(row.signature),
+                ),
+            )
+            if frames is not None and times is not None:
+                self.conn.execute(
+                    "INSERT INTO frames(label, times, vectors) VALUES (?, ?, ?)",
+                    (
+                        row.label,
+                        np.ascontiguousarray(times, dtype=_TIME).tobytes(),
+                        np.ascontiguousarray(frames, dtype=_FRAME).tobytes(),
+                    ),
+                )
+        return None if old is None else int(old[0])
+
+    def delete(self, key: str) -> int | None:
+        with translate(self.path):
+            old = self.conn.execute("SELECT label FROM videos WHERE key = ?", (key,)).fetchone()
+            if old is None:
+                return None
+            self.conn.execute("DELETE FROM frames WHERE label = ?", (old[0],))
+            self.conn.execute("DELETE FROM videos WHERE key = ?", (key,))
+        return int(old[0])
+
+    def count(self) -> int:
+        with translate(self.path):
+            return int(self.conn.execute("SELECT count(*) FROM videos").fetchone()[0])
+
+    def labels(self) -> dict[int, str]:
+        with translate(self.path):
+            return dict(self.conn.execute("SELECT label, key FROM videos").fetchall())
+
+    def keys(self) -> list[str]:
+        with translate(self.path):
+            return [r[0] for r in self.conn.execute("SELECT key FROM videos ORDER BY key")]
+
+    def rows(self) -> Iterator[Row]:
+        with translate(self.path):
+            cur = self.conn.execute(f"SELECT {self._COLS} FROM videos ORDER BY key")
+            for r in cur:
+                yield self._row(r, None)
+
+    def metadata(self) -> dict[int, dict[str, Any]]:
+        with translate(self.path):
+            return {
+                label: json.loads(md)
+                for label, md in self.conn.execute("SELECT label, metadata FROM videos")
+            }
+
+    def signatures(
+        self, dim: int, labels: set[int] | None = None, batch: int = 4096
+    ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float32]]]:
+        """Yield (labels, signatures) in batches, optionally only for ``labels``."""
+        buf_l: list[int] = []
+        buf_v: list[bytes] = []
+
+        def flush() -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+            lab = np.asarray(buf_l, dtype=np.int64)
+            blob = b"".join(buf_v)
+            if len(blob) != len(buf_l) * dim * 4:
+                raise LibraryCorruptError(
+                    f"the catalogue {self.path} holds a signature of the wrong size. "
+                    + corrupt_hint(self.path),
+                    path=self.path,
+                )
+            vec = np.frombuffer(blob, dtype=_SIG).astype(np.float32).reshape(len(buf_l), dim)
+            buf_l.clear()
+            buf_v.clear()
+            return lab, vec
+
+        with translate(self.path):
+            for label, blob in self.conn.execute("SELECT label, signature FROM videos"):
+                if labels is not None and label not in labels:
+                    continue
+                buf_l.append(label)
+                buf_v.append(blob)
+                if len(buf_l) >= batch:
+                    yield flush()
+        if buf_l:
+            yield flush()
+
+    def find(self, column: str, value: str) -> str | None:
+        assert column in ("content_hash", "path")
+        with translate(self.path):
+            r = self.conn.execute(
+                f"SELECT key FROM videos WHERE {column} = ? ORDER BY added_at DESC LIMIT 1",
+                (value,),
+            ).fetchone()
+        return None if r is None else str(r[0])
+
+    def integrity_problems(self) -> list[str]:
+        with translate(self.path):
+            result = [r[0] for r in self.conn.execute("PRAGMA integrity_check")]
+        return [] if result == ["ok"] else result
