@@ -55,7 +55,7 @@ def test_add_search_len_contains(tmp_path: Path, backend: str) -> None:
         assert "nope" not in lib
         assert 7 not in lib
         res = lib.search(vecs[7], k=5)
-        assert [m.key for m in res][0] == "v7"
+        assert res[0].key == "v7"
         assert res[0].score == pytest.approx(1.0, abs=1e-5)
         assert res[0].metadata == {"i": 7}
         assert [m.score for m in res] == sorted((m.score for m in res), reverse=True)
@@ -218,10 +218,15 @@ def test_transaction_is_atomic(tmp_path: Path, backend: str) -> None:
     vecs = unit(rng, 4)
     with make(tmp_path, backend) as lib:
         lib.add("keep", vecs[0])
-        with pytest.raises(RuntimeError, match="boom"), lib.transaction():
-            lib.add("a", vecs[1])
-            lib.remove("keep")
-            raise RuntimeError("boom")
+
+        def failing_batch() -> None:
+            with lib.transaction():
+                lib.add("a", vecs[1])
+                lib.remove("keep")
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            failing_batch()
         assert lib.keys() == ["keep"]
         assert [m.key for m in lib.search(vecs[1], k=5)] == ["keep"]
         lib.add("b", vecs[2])  # the rolled-back label is safely reused
