@@ -51,6 +51,7 @@ __all__ = [
     "CustomConfig",
     "CustomEmbedderConfig",
     "CustomMashupConfig",
+    "CustomSamplerConfig",
     "EmbedderConfig",
     "FrameSamplerConfig",
     "InceptionConfig",
@@ -80,7 +81,7 @@ _IMPORT_STRING = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class CustomConfig(_Section):
@@ -91,7 +92,9 @@ class CustomConfig(_Section):
     """
 
     kind: Annotated[str, Field(pattern=_IMPORT_STRING)]
+    """Import string of the class or factory: ``"package.module:Name"``."""
     options: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments it is called with."""
 
     def build(self) -> Any:
         """Import ``kind`` and call it with ``options``."""
@@ -112,6 +115,7 @@ class FrameSamplerConfig(_Section):
     """The default PyAV sampler (:class:`avajams.FrameSampler`) and how indexing feeds it."""
 
     kind: Literal["pyav"] = "pyav"
+    """The PyAV sampler (the default)."""
     fps: Annotated[float, Field(gt=0, le=60)] = 1.0
     """Frames sampled per second of video."""
     size: int | tuple[int, int] | None = 299
@@ -156,8 +160,18 @@ def _kind_tag(default: str, builtin: Iterable[str], other: str | None = None) ->
     return tag
 
 
+class CustomSamplerConfig(CustomConfig):
+    """A sampler of your own: ``kind = "package.module:Class"`` (an :class:`avajams.Sampler`)
+    called with ``options``."""
+
+    workers: Annotated[int, Field(ge=1, le=16)] = 1
+    """Decoder threads feeding inference while indexing."""
+    queue_frames: Annotated[int, Field(ge=1)] = 64
+    """Decoded frames buffered between the decoders and inference (bounds memory)."""
+
+
 SamplerConfig = Annotated[
-    Annotated[FrameSamplerConfig, Tag("pyav")] | Annotated[CustomConfig, Tag("custom")],
+    Annotated[FrameSamplerConfig, Tag("pyav")] | Annotated[CustomSamplerConfig, Tag("custom")],
     Discriminator(_kind_tag("pyav", ["pyav"])),
 ]
 
@@ -168,6 +182,7 @@ class InceptionConfig(_Section):
     """The default embedder: Google's Inception v3 (2048-d pool features) as ONNX."""
 
     kind: Literal["inception_v3"] = "inception_v3"
+    """Inception v3 on onnxruntime (the default)."""
     source: str = "fid2015"
     """Where the weights come from (see ``avajams model fetch --source``)."""
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
@@ -193,8 +208,11 @@ class RegisteredEmbedderConfig(_Section):
     """An embedder registered by name (entry point group ``avajams.embedders``)."""
 
     kind: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.-]*$")]
+    """The registered name (``avajams model`` lists what is available)."""
     options: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments for the embedder."""
     batch_size: Annotated[int, Field(ge=1)] = 16
+    """Frames per ``embed`` call while indexing."""
 
     def build(self) -> Embedder:
         from avajams.embedding import load_embedder
@@ -223,6 +241,7 @@ class LibraryConfig(_Section):
     """The library on disk: an hnswlib index of signatures + a SQLite catalogue."""
 
     kind: Literal["local"] = "local"
+    """A library in one local directory (the only kind so far)."""
     directory: Path | None = None
     """Where the library lives (default: ``library`` in the user data directory)."""
     backend: Literal["auto", "hnsw", "exact"] = "auto"
@@ -238,12 +257,9 @@ class LibraryConfig(_Section):
 
 
 def _default_library_dir() -> Path:
-    home = os.environ.get("AVAJAMS_HOME")
-    if home:
-        return Path(home) / "library"
-    import platformdirs
+    from avajams.index import default_library_dir
 
-    return Path(platformdirs.user_data_dir("avajams", appauthor=False)) / "library"
+    return default_library_dir()
 
 
 # --- mashup --------------------------------------------------------------------------------
@@ -278,6 +294,7 @@ class MoviePyMashupConfig(_MashupTiming):
     """The default MoviePy renderer and the cut plan's options."""
 
     kind: Literal["moviepy"] = "moviepy"
+    """The MoviePy renderer (the default)."""
     size: tuple[int, int] | None = None
     """Output (width, height) (default: the music video's, capped at ``max_size``)."""
     max_size: tuple[int, int] = (1280, 720)
@@ -304,7 +321,9 @@ class CustomMashupConfig(_MashupTiming):
     called with ``options``, driven by the same cut plan options."""
 
     kind: Annotated[str, Field(pattern=_IMPORT_STRING)]
+    """Import string of the renderer class or factory: ``"package.module:Name"``."""
     options: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments it is called with."""
 
     def build(self) -> Mashup:
         from avajams.mashup import Mashup
@@ -668,10 +687,13 @@ class Pipeline:
         directory = self.config.library.resolved_directory()
         try:
             library = VideoIndex.open(directory, embedder_id=self.embedder.id)
-        except LibraryNotFoundError:
+        except LibraryNotFoundError as exc:
             if not create:
-                raise
-            directory.mkdir(parents=True, exist_ok=True)
+                raise LibraryNotFoundError(
+                    f"no library in {directory}; index some music videos first "
+                    "(avajams index DIR, or Pipeline.index)",
+                    path=directory,
+                ) from exc
             library = VideoIndex.create(
                 directory,
                 dim=self.embedder.dim,
@@ -797,19 +819,17 @@ class Pipeline:
         decoders = _Decoders(
             jobs,
             sampler,
-            workers=self.config.sampler.workers if hasattr(self.config.sampler, "workers") else 1,
-            size=getattr(self.config.sampler, "queue_frames", 64),
+            workers=self.config.sampler.workers,
+            size=self.config.sampler.queue_frames,
         )
         try:
             running = decoders.count
             while running:
                 t0 = time.perf_counter()
                 try:
-                    kind, job, payload = decoders.queue.get(timeout=0.05)
-                except queue.Empty:
-                    # nothing decoded yet: embed what we have rather than wait with a part batch
+                    kind, job, payload = decoders.queue.get(timeout=0.1)
+                except queue.Empty:  # wake up now and then so Ctrl-C gets through
                     timings["wait"] += time.perf_counter() - t0
-                    flush()
                     continue
                 timings["wait"] += time.perf_counter() - t0
                 if kind == _DONE:
@@ -843,7 +863,7 @@ class Pipeline:
                     assert job is not None
                     job.cancelled.set()
                     failed[str(job.path)] = str(payload)
-                    logger.warning("skipped %s: %s", job.path, payload)
+                    logger.info("skipped %s: %s", job.path, payload)
                     files_bar.update()
             flush()
         finally:
@@ -869,12 +889,12 @@ class Pipeline:
     def _remove_missing(self, library: VideoIndex, roots: Sequence[Path]) -> list[str]:
         folders = [r.resolve() for r in roots if r.is_dir()]
         removed: list[str] = []
-        for key in list(library.keys()):
-            path = library.get(key).path
+        for entry in list(library.entries()):
+            path = entry.path
             if path is None or Path(path).exists():
                 continue
             if any(Path(path).is_relative_to(folder) for folder in folders):
-                library.remove(key)
+                library.remove(entry.key)
                 removed.append(path)
         return removed
 
@@ -979,3 +999,66 @@ def _sampler_settings(sampler: Sampler) -> dict[str, Any] | None:
         result = settings()
         return dict(result) if isinstance(result, Mapping) else None
     return None
+
+
+# --- the configuration reference (docs/configuration.md is generated from this) -----------
+
+#: (TOML table, section models in the order the reference lists them)
+CONFIG_SECTIONS: tuple[tuple[str, tuple[type[BaseModel], ...]], ...] = (
+    ("sampler", (FrameSamplerConfig, CustomSamplerConfig)),
+    ("embedder", (InceptionConfig, RegisteredEmbedderConfig, CustomEmbedderConfig)),
+    ("library", (LibraryConfig,)),
+    ("mashup", (MoviePyMashupConfig, CustomMashupConfig)),
+)
+
+
+def _type_name(annotation: Any) -> str:
+    """A field's type in TOML words: ``float``, ``"a" or "b"``, ``[int, int]``, ``table``."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _type_name(args[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return " or ".join(_type_name(a) for a in args)
+    if origin is Literal:
+        return " or ".join(json.dumps(a) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"[{_type_name(args[0])}, ...]"
+        return "[" + ", ".join(_type_name(a) for a in args) + "]"
+    if origin is dict:
+        return "table"
+    names = {type(None): "none", str: "string", Path: "path", float: "float", int: "int"}
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def _default_text(info: Any) -> str:
+    from pydantic_core import PydanticUndefined
+
+    if info.default is PydanticUndefined:
+        return "{}" if info.default_factory is dict else "(required)"
+    value = info.default
+    if value is None:
+        return "none"
+    return json.dumps(list(value) if isinstance(value, tuple) else value)
+
+
+def config_reference() -> str:
+    """Markdown tables of every configuration field (the body of docs/configuration.md)."""
+    lines: list[str] = []
+    for table, models in CONFIG_SECTIONS:
+        for model in models:
+            doc = " ".join((model.__doc__ or "").split())
+            lines += [f"### `[{table}]` — {model.__name__}", "", doc, ""]
+            lines += ["| key | type | default | meaning |", "|---|---|---|---|"]
+            fields = sorted(model.model_fields.items(), key=lambda item: item[0] != "kind")
+            for name, info in fields:
+                description = " ".join((info.description or "").split())
+                lines.append(
+                    f"| `{name}` | `{_type_name(info.annotation)}` | `{_default_text(info)}` "
+                    f"| {description} |"
+                )
+            lines.append("")
+    return "\n".join(lines)

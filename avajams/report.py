@@ -115,6 +115,10 @@ def _fit(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     return canvas
 
 
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _top_pairs(match: Match, pairs: int) -> list[AlignedPair]:
     best = sorted(match.aligned, key=lambda p: -p.similarity)[:pairs]
     return sorted(best, key=lambda p: p.query_time)
@@ -176,13 +180,15 @@ def write_report(
         draw.text((_MARGIN, _HEADER), "no matches: the library is empty", fill=_MUTED, font=font)
     for r, (match, row) in enumerate(zip(matches, chosen, strict=True)):
         top = _HEADER + r * (th + _CAPTION + _ROW_GAP)
-        draw.text((_MARGIN, top + 4), f"#{r + 1}  {match.key}"[:30], fill=_TEXT, font=font)
-        draw.text((_MARGIN, top + 24), f"score {match.score:.3f}", fill=_TEXT, font=font)
+        name = Path(match.path).name if match.path else match.key
+        draw.text((_MARGIN, top + 4), f"#{r + 1}", fill=_TEXT, font=font)
+        draw.text((_MARGIN + 30, top + 4), _clip(name, 24), fill=_TEXT, font=font)
+        draw.text((_MARGIN, top + 26), f"score {match.score:.3f}", fill=_TEXT, font=font)
         draw.text(
-            (_MARGIN, top + 42), f"signature {match.signature_score:.3f}", fill=_MUTED, font=small
+            (_MARGIN, top + 44), f"signature {match.signature_score:.3f}", fill=_MUTED, font=small
         )
-        if match.path:
-            draw.text((_MARGIN, top + 58), Path(match.path).name[:30], fill=_MUTED, font=small)
+        if match.path and match.key != match.path:
+            draw.text((_MARGIN, top + 60), _clip(match.key, 30), fill=_MUTED, font=small)
         if not row:
             draw.text(
                 (_MARGIN + _LABEL_WIDTH, top + th // 2), "no aligned frames", fill=_MUTED, font=font

@@ -13,6 +13,7 @@ from avajams.pipeline import (
     CustomConfig,
     CustomEmbedderConfig,
     CustomMashupConfig,
+    CustomSamplerConfig,
     FrameSamplerConfig,
     InceptionConfig,
     LibraryConfig,
@@ -57,7 +58,7 @@ def test_kind_discriminates_builtin_and_custom_backends() -> None:
             "mashup": {"kind": "mypkg.render:Renderer", "segment_seconds": 1.5},
         }
     )
-    assert isinstance(config.sampler, CustomConfig)
+    assert isinstance(config.sampler, CustomSamplerConfig)
     assert config.sampler.options == {"step": 2}
     assert isinstance(config.embedder, CustomEmbedderConfig)
     assert isinstance(config.mashup, CustomMashupConfig)
