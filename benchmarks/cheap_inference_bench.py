@@ -1,0 +1,286 @@
+"""Cheaper inference, measured honestly: speed gained against quality lost.
+
+Two ideas, each compared with the fp32 model on the same sampled frames:
+
+- **int8**: static quantisation with onnxruntime's tools — QDQ format, per-channel int8
+  weights, uint8 activations, MinMax ranges calibrated on frames of the generated library;
+- **near-duplicate skipping**: before inference, a frame whose 16x16 grey thumbnail differs
+  from the last *embedded* frame's by less than a threshold (mean absolute difference, 0-255)
+  is not embedded; it reuses that frame's vector.
+
+Quality: the cosine between each video's signature and its fp32 signature, and top-1
+agreement with fp32 on a retrieval run — user-like clips (zoomed, re-encoded excerpts of the
+library videos) searched against the library by signature (which video) and by frame (which
+library frame is nearest each query frame).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from benchmarks import _baselines, _media
+from benchmarks._common import log, ratio, round_sig
+
+Vectors = NDArray[np.float32]
+Frames = NDArray[np.uint8]
+
+
+# --- the two ideas ----------------------------------------------------------------------------
+
+
+def thumbnails(images: Frames, size: int = 16) -> NDArray[np.float32]:
+    """Grey ``size x size`` area-average thumbnails (N, size, size) of RGB images, 0-255."""
+    grey = images.astype(np.float32).mean(axis=3)
+    h, w = grey.shape[1:]
+    rows = np.linspace(0, h, size + 1).astype(int)[:-1]
+    cols = np.linspace(0, w, size + 1).astype(int)[:-1]
+    sums = np.add.reduceat(np.add.reduceat(grey, rows, axis=1), cols, axis=2)
+    counts = np.outer(np.diff([*rows, h]), np.diff([*cols, w])).astype(np.float32)
+    out: NDArray[np.float32] = (sums / counts).astype(np.float32)
+    return out
+
+
+def keep_mask(thumbs: NDArray[np.float32], threshold: float) -> NDArray[np.intp]:
+    """For each frame, the index of the frame whose vector it uses (itself when embedded).
+
+    A frame is skipped when its thumbnail is within ``threshold`` (mean absolute difference)
+    of the last embedded frame's; comparing with the last *embedded* frame, not the previous
+    one, keeps a slow pan from drifting through a chain of skips.
+    """
+    source = np.arange(len(thumbs))
+    anchor = 0
+    for i in range(1, len(thumbs)):
+        if threshold > 0 and float(np.abs(thumbs[i] - thumbs[anchor]).mean()) < threshold:
+            source[i] = anchor
+        else:
+            anchor = i
+    return source
+
+
+def embed_deduplicated(
+    embed: Callable[[Frames], Vectors], images: Frames, threshold: float
+) -> tuple[Vectors, int]:
+    """Embed only the frames :func:`keep_mask` keeps; returns all vectors and the count kept."""
+    source = keep_mask(thumbnails(images), threshold)
+    kept = np.flatnonzero(source == np.arange(len(images)))
+    vectors = embed(images[kept])
+    position = np.empty(len(images), np.intp)
+    position[kept] = np.arange(len(kept))
+    return vectors[position[source]], len(kept)
+
+
+class OrtModel:
+    """An ONNX file of the Inception graph (uint8 NHWC in, pool features out) as ``embed``."""
+
+    def __init__(self, path: str | Path, batch_size: int, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        self.batch_size = batch_size
+
+    def embed(self, images: Frames) -> Vectors:
+        out = []
+        for start in range(0, len(images), self.batch_size):
+            batch = np.ascontiguousarray(images[start : start + self.batch_size])
+            out.append(self.session.run(None, {self.input: batch})[0])
+        if not out:
+            return np.zeros((0, 2048), np.float32)
+        vectors: Vectors = np.concatenate(out).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors
+
+
+def quantize_int8(fp32_path: str | Path, out_path: Path, calibration: Frames) -> Path:
+    """Static QDQ int8 model (per-channel weights, uint8 activations) calibrated on frames."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self, name: str) -> None:
+            self._batches: Iterator[dict[str, Frames]] = iter(
+                {name: calibration[i : i + 8]} for i in range(0, len(calibration), 8)
+            )
+
+        def get_next(self) -> dict[str, Frames] | None:
+            return next(self._batches, None)
+
+    import onnx
+
+    name = onnx.load(str(fp32_path), load_external_data=False).graph.input[0].name
+    prepared = out_path.with_suffix(".prepared.onnx")
+    quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+    quantize_static(
+        str(prepared),
+        str(out_path),
+        Reader(name),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        reduce_range=True,  # 7-bit weights: no pmaddubsw saturation on CPUs without VNNI
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+    )
+    prepared.unlink(missing_ok=True)
+    return out_path
+
+
+# --- quality ----------------------------------------------------------------------------------
+
+
+def signature(vectors: Vectors) -> NDArray[np.float32]:
+    return _baselines.mean_signature(vectors)
+
+
+def top1(queries: Vectors, library: Vectors) -> NDArray[np.intp]:
+    """Index of the nearest library row (cosine; rows are unit) for each query row."""
+    return np.asarray(np.argmax(queries @ library.T, axis=1), dtype=np.intp)
+
+
+def quality(
+    reference: dict[str, list[Vectors]], variant: dict[str, list[Vectors]], truth: list[int]
+) -> dict[str, float]:
+    """Signature cosines and retrieval agreement of ``variant`` vs ``reference`` (fp32).
+
+    Each dict holds ``"library"`` and ``"queries"``: per-video frame vectors, in order.
+    """
+    out: dict[str, float] = {}
+    cosines = [
+        float(signature(r) @ signature(v))
+        for part in ("library", "queries")
+        for r, v in zip(reference[part], variant[part], strict=False)
+    ]
+    out["signature_cosine_min"] = min(cosines)
+    out["signature_cosine_mean"] = float(np.mean(cosines))
+    ref_lib = np.stack([signature(v) for v in reference["library"]])
+    var_lib = np.stack([signature(v) for v in variant["library"]])
+    ref_top = top1(np.stack([signature(v) for v in reference["queries"]]), ref_lib)
+    var_top = top1(np.stack([signature(v) for v in variant["queries"]]), var_lib)
+    out["video_top1_agreement"] = float(np.mean(ref_top == var_top))
+    out["video_top1_correct"] = float(np.mean(var_top == np.asarray(truth)))
+    ref_frames = top1(np.concatenate(reference["queries"]), np.concatenate(reference["library"]))
+    var_frames = top1(np.concatenate(variant["queries"]), np.concatenate(variant["library"]))
+    out["frame_top1_agreement"] = float(np.mean(ref_frames == var_frames))
+    return out
+
+
+# --- the benchmark ----------------------------------------------------------------------------
+
+
+def _embed_all(
+    embed: Callable[[Frames], Vectors], videos: dict[str, list[Frames]]
+) -> tuple[float, dict[str, list[Vectors]]]:
+    t0 = time.perf_counter()
+    out = {part: [embed(images) for images in clips] for part, clips in videos.items()}
+    return time.perf_counter() - t0, out
+
+
+def run(quick: bool) -> dict[str, Any]:
+    from avajams import load_embedder
+
+    embedder = load_embedder("inception_v3")
+    batch = int(getattr(embedder, "batch_size", 16))
+    library_paths = _media.library_videos(quick)
+    queries = _media.query_clips(quick)
+    videos = {
+        "library": [_media.sampled_frames(p)[1] for p in library_paths],
+        "queries": [_media.sampled_frames(p)[1] for p, _ in queries],
+    }
+    truth = [i for _, i in queries]
+    n_frames = sum(len(x) for clips in videos.values() for x in clips)
+
+    fp32 = OrtModel(embedder.model_path, batch)  # type: ignore[attr-defined]
+    fp32.embed(videos["library"][0][:1])
+    log(f"cheap inference: fp32 on {n_frames} frames")
+    fp32_s, reference = _embed_all(fp32.embed, videos)
+    # the bare session must give what avajams' embedder gives
+    check = embedder.embed(videos["queries"][0][:2])
+    assert np.allclose(check, reference["queries"][0][:2], atol=1e-4)
+    ref_quality = quality(reference, reference, truth)
+    rows: list[dict[str, Any]] = [
+        {
+            "case": "fp32 (reference)",
+            "seconds": round_sig(fp32_s),
+            "embedded": n_frames,
+            "speedup": 1.0,
+            **{k: round_sig(v) for k, v in ref_quality.items()},
+        }
+    ]
+
+    # (a) int8 static quantisation
+    cal_count = 16 if quick else 64
+    pool = np.concatenate(videos["library"])
+    calibration = pool[np.linspace(0, len(pool) - 1, cal_count).astype(int)]
+    int8_path = _media.cache_dir() / f"inception_int8_qdq_cal{cal_count}.onnx"
+    if not int8_path.exists():
+        log(f"cheap inference: quantising to int8 (calibrating on {cal_count} frames)")
+        t0 = time.perf_counter()
+        quantize_int8(embedder.model_path, int8_path, calibration)  # type: ignore[attr-defined]
+        log(f"quantised in {time.perf_counter() - t0:.0f} s")
+    int8 = OrtModel(int8_path, batch)
+    int8.embed(videos["library"][0][:1])
+    log("cheap inference: int8")
+    int8_s, int8_vectors = _embed_all(int8.embed, videos)
+    rows.append(
+        {
+            "case": "int8 QDQ per-channel",
+            "seconds": round_sig(int8_s),
+            "embedded": n_frames,
+            "speedup": round_sig(ratio(fp32_s, int8_s)),
+            **{k: round_sig(v) for k, v in quality(reference, int8_vectors, truth).items()},
+        }
+    )
+
+    # (b) near-duplicate skipping, fp32
+    thresholds = (2.0, 4.0, 8.0) if quick else (1.0, 2.0, 4.0, 8.0, 16.0)
+    for threshold in thresholds:
+        kept = 0
+
+        def dedupe(images: Frames, threshold: float = threshold) -> Vectors:
+            nonlocal kept
+            vectors, n = embed_deduplicated(fp32.embed, images, threshold)
+            kept += n
+            return vectors
+
+        log(f"cheap inference: skip near-duplicates, threshold {threshold:g}")
+        seconds, vectors = _embed_all(dedupe, videos)
+        rows.append(
+            {
+                "case": f"skip near-duplicates < {threshold:g}",
+                "seconds": round_sig(seconds),
+                "embedded": kept,
+                "speedup": round_sig(ratio(fp32_s, seconds)),
+                **{k: round_sig(v) for k, v in quality(reference, vectors, truth).items()},
+            }
+        )
+    return {
+        "description": "int8 quantisation and near-duplicate skipping vs fp32, same frames",
+        "params": {
+            "library_videos": len(library_paths),
+            "query_clips": len(queries),
+            "frames": n_frames,
+            "batch_size": batch,
+            "calibration_frames": cal_count,
+        },
+        "rows": rows,
+        "ratios": {
+            "int8_speedup": rows[1]["speedup"],
+            "int8_signature_cosine_min": rows[1]["signature_cosine_min"],
+        },
+    }
