@@ -19,6 +19,7 @@ import math
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -223,6 +224,7 @@ def make_clip(
     b_frames: int = 2,
     pix_fmt: str = "yuv420p",
     seed: int = 0,
+    faststart: bool = False,
 ) -> Path:
     """Write an H.264 MP4 whose every frame encodes ``(tag, frame index)``; return its path.
 
@@ -238,6 +240,9 @@ def make_clip(
     - ``start_time``: presentation time of the first frame, in seconds.
     - ``audio_hz``: add an AAC sine tone at this frequency for the whole duration.
     - ``gop`` (keyframe interval, frames) and ``b_frames`` (consecutive B-frames, 0 = none).
+    - ``faststart``: put the index (``moov``) before the media data, as streaming sites do.
+      Cutting the end off such a file leaves it readable up to the cut; without it, a cut
+      loses the index and the whole file.
     """
     _check_tag(tag)
     rate = _as_rate(fps)
@@ -280,7 +285,8 @@ def make_clip(
     duration_of = {int(p): int(d) for p, d in zip(pts, durations, strict=True)}
     out = Path(path)
     stored_w, stored_h = (height, width) if rotation in (90, 270) else (width, height)
-    with av.open(str(out), mode="w", format="mp4") as container:
+    options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(out), mode="w", format="mp4", options=options) as container:
         video = container.add_stream(
             "libx264",
             rate=rate,
@@ -330,7 +336,7 @@ def make_clip(
 
 def _mux_video(
     container: av.container.OutputContainer,
-    packets: list[av.Packet],
+    packets: list[av.Packet[Any]],
     duration_of: dict[int, int],
 ) -> None:
     for packet in packets:

@@ -1,0 +1,481 @@
+"""Sampling frames from videos: the ``Sampler`` protocol and the PyAV ``FrameSampler``.
+
+Semantics (see docs/sampling.md): with ``fps=f`` the samples are taken at ``t = 0, 1/f, 2/f,
+...`` seconds from the first frame, strictly before the end of the last frame, and the
+image for ``t`` is the frame whose display interval ``[start, next start)`` covers ``t``.
+Times are compared exactly in integer ticks of the stream's time base, so a sample that falls
+exactly on a frame boundary gets the frame that starts there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import warnings
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from avajams._progress import Progress, ProgressCallback
+from avajams.errors import ConfigError, VideoDecodeError, VideoTooLargeError
+from avajams.media import (
+    VideoDecodeWarning,
+    _check_path,
+    display_rotation,
+    display_size,
+    open_video,
+    translate_error,
+)
+
+if TYPE_CHECKING:
+    from av.container import InputContainer
+    from av.video.frame import VideoFrame
+    from av.video.stream import VideoStream
+
+__all__ = ["Fit", "FrameSampler", "Interpolation", "SampledFrames", "Sampler"]
+
+logger = logging.getLogger(__name__)
+
+#: How a picture is fitted to an output size of another aspect ratio.
+Fit = Literal["stretch", "crop", "letterbox"]
+#: swscale's scaling algorithms, by PyAV name (lower case).
+Interpolation = Literal["bilinear", "area", "bicubic", "lanczos", "point", "fast_bilinear"]
+
+_FITS: tuple[str, ...] = get_args(Fit)
+_INTERPOLATIONS: tuple[str, ...] = get_args(Interpolation)
+
+
+@dataclass(frozen=True)
+class SampledFrames:
+    """Frames sampled from one video: ``times`` (N,) seconds and ``images`` (N, H, W, 3) RGB."""
+
+    times: NDArray[np.float64]
+    images: NDArray[np.uint8]
+
+    def __post_init__(self) -> None:
+        if self.times.ndim != 1 or self.times.dtype != np.float64:
+            raise ValueError(
+                f"times must be float64 (N,), got {self.times.dtype} {self.times.shape}"
+            )
+        if self.images.ndim != 4 or self.images.shape[3] != 3 or self.images.dtype != np.uint8:
+            raise ValueError(
+                f"images must be uint8 (N, H, W, 3), got {self.images.dtype} {self.images.shape}"
+            )
+        if len(self.times) != len(self.images):
+            raise ValueError(f"{len(self.times)} times but {len(self.images)} images")
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """Anything that turns a video file into timed RGB frames.
+
+    ``sample`` returns every sample at once; ``iter_frames`` yields ``(time, image)`` pairs
+    one at a time without holding the video in memory. Both raise
+    :class:`~avajams.errors.VideoError` subclasses for files they cannot read.
+    """
+
+    def sample(self, path: str | os.PathLike[str]) -> SampledFrames: ...
+
+    def iter_frames(
+        self, path: str | os.PathLike[str]
+    ) -> Iterator[tuple[float, NDArray[np.uint8]]]: ...
+
+
+def _as_fraction(value: float | Fraction, what: str) -> Fraction:
+    if isinstance(value, Fraction):
+        result = value
+    else:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{what} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{what} must be finite, got {value!r}")
+        result = Fraction(value).limit_denominator(1_000_000)
+    if result <= 0:
+        raise ConfigError(f"{what} must be > 0, got {value!r}")
+    return result
+
+
+class FrameSampler:
+    """Samples a video at a fixed rate in one forward decode with PyAV (FFmpeg).
+
+    - ``fps``: samples per second (``t = 0, 1/fps, ...`` from the first frame).
+    - ``size``: output ``(width, height)``, an int for a square, or ``None`` for the video's
+      own upright display size.
+    - ``fit``: how a picture of another aspect ratio becomes ``size``: ``"stretch"`` (default;
+      scale each axis independently, so nothing is cut off and no bars are added, which is
+      what the original Inception feature pipeline did), ``"crop"`` (scale to cover, cut the
+      centre) or ``"letterbox"`` (scale to fit, pad with black).
+    - ``interpolation``: swscale's scaling algorithm.
+    - ``max_duration`` / ``max_frames``: sample at most the first ``max_duration`` seconds /
+      ``max_frames`` samples; decoding stops there.
+    - ``threads``: FFmpeg decoding threads (0 = FFmpeg's choice from the CPU count).
+    - ``strict``: raise :class:`VideoDecodeError` for a truncated or partly corrupt video
+      instead of returning the frames before the damage with a :class:`VideoDecodeWarning`.
+    - ``max_dimension``: refuse videos wider or taller than this (and output sizes above it).
+    - ``max_bytes``: refuse a ``sample()`` whose images would exceed this many bytes.
+
+    Resizing, rotation and colour conversion happen only for frames that are sampled; every
+    other frame is decoded (it has to be) but never converted.
+    """
+
+    def __init__(
+        self,
+        fps: float | Fraction = 1.0,
+        size: int | tuple[int, int] | None = 299,
+        *,
+        fit: Fit = "stretch",
+        interpolation: Interpolation = "bilinear",
+        max_duration: float | None = None,
+        max_frames: int | None = None,
+        threads: int = 0,
+        strict: bool = False,
+        max_dimension: int = 16384,
+        max_bytes: int = 2**31,
+    ) -> None:
+        self._fps = _as_fraction(fps, "fps")
+        if self._fps > 1000:
+            raise ConfigError(f"fps {fps} is above 1000 samples per second; pick a lower rate")
+        if isinstance(max_dimension, bool) or not isinstance(max_dimension, int):
+            raise ConfigError(f"max_dimension must be an int, got {max_dimension!r}")
+        if max_dimension < 1:
+            raise ConfigError(f"max_dimension must be >= 1, got {max_dimension}")
+        self.max_dimension = max_dimension
+        self.size = self._check_size(size)
+        if fit not in _FITS:
+            raise ConfigError(f"fit {fit!r} is not one of {', '.join(_FITS)}")
+        self.fit: Fit = fit
+        if interpolation not in _INTERPOLATIONS:
+            raise ConfigError(
+                f"interpolation {interpolation!r} is not one of {', '.join(_INTERPOLATIONS)}"
+            )
+        self.interpolation: Interpolation = interpolation
+        self._max_duration = (
+            None if max_duration is None else _as_fraction(max_duration, "max_duration")
+        )
+        if max_frames is not None and (
+            isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1
+        ):
+            raise ConfigError(f"max_frames must be a positive int or None, got {max_frames!r}")
+        self.max_frames = max_frames
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise ConfigError(f"threads must be an int >= 0 (0 = automatic), got {threads!r}")
+        self.threads = threads
+        self.strict = bool(strict)
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise ConfigError(f"max_bytes must be a positive int, got {max_bytes!r}")
+        self.max_bytes = max_bytes
+
+    def _check_size(self, size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+        if size is None:
+            return None
+        pair = (size, size) if isinstance(size, int) else tuple(size)
+        if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+            raise ConfigError(f"size must be an int, a (width, height) pair or None, got {size!r}")
+        width, height = pair
+        if not (1 <= width <= self.max_dimension and 1 <= height <= self.max_dimension):
+            raise ConfigError(
+                f"size {size!r} must be between 1 and {self.max_dimension} pixels per side"
+            )
+        return width, height
+
+    @property
+    def fps(self) -> float:
+        """Samples per second."""
+        return float(self._fps)
+
+    @property
+    def max_duration(self) -> float | None:
+        """Seconds sampled at most from the start of a video (None = all)."""
+        return None if self._max_duration is None else float(self._max_duration)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items() if k != "sampler")
+        return f"FrameSampler({args})"
+
+    def settings(self) -> dict[str, Any]:
+        """A JSON-able description of everything that changes the output (not ``threads``)."""
+        return {
+            "sampler": "avajams.FrameSampler",
+            "fps": self.fps,
+            "size": None if self.size is None else list(self.size),
+            "fit": self.fit,
+            "interpolation": self.interpolation,
+            "max_duration": self.max_duration,
+            "max_frames": self.max_frames,
+        }
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any], **overrides: Any) -> FrameSampler:
+        """Rebuild a sampler from :meth:`settings` (e.g. the one a library was built with)."""
+        known = {"fps", "size", "fit", "interpolation", "max_duration", "max_frames"}
+        options = {k: v for k, v in settings.items() if k in known}
+        if isinstance(options.get("size"), list):
+            options["size"] = tuple(options["size"])
+        options.update(overrides)
+        return cls(**options)
+
+    # -- public sampling -------------------------------------------------------------------
+
+    def sample(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        show_progress: bool | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> SampledFrames:
+        """Sample the whole video (up to the bounds) into one :class:`SampledFrames`."""
+        name = _check_path(path)
+        times: list[float] = []
+        images: list[NDArray[np.uint8]] = []
+        with open_video(name) as (container, stream):
+            expected = self._expected_count(stream)
+            self._check_budget(stream, expected, name)
+            used = 0
+            with Progress(
+                "sampling", expected, unit="frame", show=show_progress, callback=progress
+            ) as bar:
+                for t, image in self._decode(container, stream, name):
+                    used += image.nbytes
+                    if used > self.max_bytes:
+                        raise VideoTooLargeError(
+                            f"{name}: sampled images exceed max_bytes={self.max_bytes}; "
+                            "lower fps, size or max_duration, or use iter_frames()",
+                            path=name,
+                        )
+                    times.append(t)
+                    images.append(image)
+                    bar.update()
+        return SampledFrames(times=np.asarray(times, dtype=np.float64), images=np.stack(images))
+
+    def iter_frames(
+        self, path: str | os.PathLike[str]
+    ) -> Iterator[tuple[float, NDArray[np.uint8]]]:
+        """Yield ``(time, image)`` one sample at a time, decoding as it goes.
+
+        The path is checked at once; the file is opened on the first ``next()`` and closed
+        when the iterator is exhausted, closed, or garbage-collected (use
+        ``contextlib.closing`` to close it early and deterministically).
+        """
+        name = _check_path(path)
+        return self._iter(name)
+
+    def _iter(self, name: str) -> Iterator[tuple[float, NDArray[np.uint8]]]:
+        with open_video(name) as (container, stream):
+            self._check_budget(stream, None, name)
+            yield from self._decode(container, stream, name)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _sample_limit(self) -> int | None:
+        """Number of sample indices allowed by max_duration / max_frames (None = unbounded)."""
+        limits = []
+        if self._max_duration is not None:
+            limits.append(math.ceil(self._max_duration * self._fps))  # k/fps < max_duration
+        if self.max_frames is not None:
+            limits.append(self.max_frames)
+        return min(limits) if limits else None
+
+    def _expected_count(self, stream: VideoStream) -> int | None:
+        limit = self._sample_limit()
+        if stream.duration and stream.time_base:
+            seconds = Fraction(stream.duration) * stream.time_base
+            count = max(1, math.ceil(seconds * self._fps))
+            return count if limit is None else min(count, limit)
+        return limit
+
+    def _check_budget(self, stream: VideoStream, expected: int | None, name: str) -> None:
+        """Refuse absurd sources and outputs before decoding anything."""
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if width > self.max_dimension or height > self.max_dimension:
+            raise VideoTooLargeError(
+                f"{name} is {width}x{height}, above max_dimension={self.max_dimension}; "
+                "raise max_dimension if this is intended",
+                path=name,
+            )
+        out_w, out_h = self.size if self.size is not None else (width, height)
+        if expected is not None and expected * out_w * out_h * 3 > self.max_bytes:
+            raise VideoTooLargeError(
+                f"{name}: about {expected} samples of {out_w}x{out_h} would need "
+                f"{expected * out_w * out_h * 3} bytes, above max_bytes={self.max_bytes}; "
+                "lower fps, size or max_duration, or use iter_frames()",
+                path=name,
+            )
+
+    def _decode(
+        self, container: InputContainer, stream: VideoStream, name: str
+    ) -> Iterator[tuple[float, NDArray[np.uint8]]]:
+        """The single forward pass: yield each sample as soon as its frame is known.
+
+        The frame covering ``t`` is known only once the *next* frame's start (or the end of
+        the stream) is seen, so each frame is held back by one and converted only if a
+        sample falls in its interval.
+        """
+        import av
+
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = self.threads
+        tb = stream.time_base or Fraction(1, 90000)
+        # Sample k covers frame offset `ticks` iff ticks * tb <= k / fps, i.e. in integers
+        # ticks * a <= k * b: exact, no float rounding at frame boundaries.
+        a = tb.numerator * self._fps.numerator
+        b = tb.denominator * self._fps.denominator
+        limit = self._sample_limit()
+        rate = stream.average_rate or stream.guessed_rate
+        nominal = max(1, round(1 / (rate * tb))) if rate else None
+
+        k = 0
+        pts0: int | None = None
+        prev: VideoFrame | None = None
+        prev_pts = 0
+        prev_step: int | None = None
+        image: NDArray[np.uint8] | None = None
+        failures = 0
+        damaged: str | None = None
+
+        def emit(frame: VideoFrame) -> NDArray[np.uint8]:
+            nonlocal image
+            if image is None:
+                image = converted = self._convert(frame, stream, name)
+                return converted
+            again: NDArray[np.uint8] = image.copy()  # each sample gets its own array
+            return again
+
+        def decoded() -> Generator[VideoFrame, None, None]:
+            nonlocal failures, damaged
+            try:
+                # demux() ends with an empty packet per stream, which flushes the decoder.
+                for packet in container.demux(stream):
+                    try:
+                        yield from stream.decode(packet)
+                    except av.error.EOFError:
+                        return
+                    except av.FFmpegError as exc:
+                        failures += 1
+                        logger.debug("%s: packet at pts %s failed: %s", name, packet.pts, exc)
+                        if self.strict:
+                            raise translate_error(exc, name) from exc
+            except av.FFmpegError as exc:  # demuxing failed: keep what came before
+                damaged = str(exc)
+                if self.strict:
+                    raise translate_error(exc, name) from exc
+                with contextlib.suppress(av.FFmpegError):
+                    yield from stream.decode(None)
+
+        frames = decoded()
+        try:
+            for frame in frames:
+                pts = frame.pts
+                if pts is None:  # no timestamps (raw streams): continue from the last frame
+                    pts = prev_pts + (prev_step or nominal or 1) if prev is not None else 0
+                if prev is None:
+                    pts0, prev, prev_pts = pts, frame, pts
+                    continue
+                if pts <= prev_pts:
+                    logger.debug("%s: dropping frame with non-increasing pts %s", name, pts)
+                    continue
+                assert pts0 is not None
+                key = (pts - pts0) * a
+                while (limit is None or k < limit) and k * b < key:
+                    yield k * self._fps.denominator / self._fps.numerator, emit(prev)
+                    k += 1
+                if limit is not None and k >= limit:
+                    return  # a bound was reached: the rest of the file is never read
+                prev_step = pts - prev_pts
+                prev, prev_pts, image = frame, pts, None
+        finally:
+            frames.close()
+
+        if prev is None:
+            raise VideoDecodeError(
+                f"{name} has a video stream but no decodable frames"
+                + (f" ({failures} packets failed to decode)" if failures else "")
+                + "; the file is corrupt or uses an unsupported codec",
+                path=name,
+            )
+        assert pts0 is not None
+        # The last frame ends where the container says the stream ends (the same end that
+        # probe() reports as the duration). Without a usable declaration it lasts its own
+        # duration, else as long as the frame before it, else one nominal frame.
+        last = prev.duration if prev.duration else (prev_step or nominal or 1)
+        end = prev_pts + last
+        slack = 2 * max(last, nominal or 1)
+        truncated = False
+        if stream.duration:
+            declared_end = (
+                stream.start_time if stream.start_time is not None else pts0
+            ) + stream.duration
+            if declared_end > end + slack:
+                truncated = True  # the container promised more than the file holds
+            elif declared_end > prev_pts and not (failures or damaged):
+                end = declared_end
+        while (limit is None or k < limit) and k * b < (end - pts0) * a:
+            yield k * self._fps.denominator / self._fps.numerator, emit(prev)
+            k += 1
+        if limit is not None and k >= limit:
+            return
+        if failures or damaged or truncated:
+            got = float((end - pts0) * tb)
+            of = f" of {float(stream.duration * tb):.3f} s" if stream.duration else ""
+            detail = f"{failures} packets failed to decode" if failures else (damaged or "")
+            message = (
+                f"{name} is truncated or damaged: decoded {got:.3f} s{of}"
+                + (f" ({detail})" if detail else "")
+                + f"; returned the {k} samples before the damage. Re-download or re-export "
+                "the video for complete results"
+            )
+            if self.strict:
+                raise VideoDecodeError(message, path=name)
+            warnings.warn(message, VideoDecodeWarning, stacklevel=3)
+
+    def _geometry(
+        self, frame: VideoFrame, stream: VideoStream, name: str
+    ) -> tuple[int, tuple[int, int], tuple[int, int], tuple[int, int, int, int] | None]:
+        """(rotation, scaled stored size, output size, placement) for one source frame."""
+        if frame.width > self.max_dimension or frame.height > self.max_dimension:
+            raise VideoTooLargeError(
+                f"{name} has a {frame.width}x{frame.height} frame, above "
+                f"max_dimension={self.max_dimension}; raise max_dimension if this is intended",
+                path=name,
+            )
+        rotation = display_rotation(frame)
+        dw, dh = display_size(frame.width, frame.height, rotation, stream.sample_aspect_ratio)
+        tw, th = self.size if self.size is not None else (dw, dh)
+        place: tuple[int, int, int, int] | None = None
+        if self.fit == "stretch" or (dw * th == dh * tw):
+            sw, sh = tw, th
+        elif self.fit == "crop":
+            scale = max(tw / dw, th / dh)
+            sw, sh = max(tw, round(dw * scale)), max(th, round(dh * scale))
+            place = ((sw - tw) // 2, (sh - th) // 2, tw, th)  # window cut from the scaled
+        else:  # letterbox
+            scale = min(tw / dw, th / dh)
+            sw, sh = min(tw, max(1, round(dw * scale))), min(th, max(1, round(dh * scale)))
+            place = ((tw - sw) // 2, (th - sh) // 2, sw, sh)  # where it goes on the canvas
+        stored = (sh, sw) if rotation in (90, 270) else (sw, sh)
+        return rotation, stored, (tw, th), place
+
+    def _convert(self, frame: VideoFrame, stream: VideoStream, name: str) -> NDArray[np.uint8]:
+        rotation, (sw, sh), (tw, th), place = self._geometry(frame, stream, name)
+        # swscale does the scaling and the YUV -> RGB conversion in one pass.
+        rgb = frame.reformat(
+            width=sw, height=sh, format="rgb24", interpolation=self.interpolation.upper()
+        ).to_ndarray()
+        if rotation:
+            rgb = np.rot90(rgb, k=-rotation // 90)
+        if place is None:
+            return np.ascontiguousarray(rgb)
+        x, y, w, h = place
+        if self.fit == "crop":
+            return np.ascontiguousarray(rgb[y : y + h, x : x + w])
+        canvas = np.zeros((th, tw, 3), dtype=np.uint8)
+        canvas[y : y + h, x : x + w] = rgb
+        return canvas
