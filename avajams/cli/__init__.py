@@ -17,7 +17,12 @@ from avajams.errors import AvajamsError
 # Each module defines ``register(subparsers, common)``: it adds its sub-command(s) and sets
 # ``func(args) -> int`` on them. Modules import heavy dependencies inside their handlers only.
 _COMMAND_MODULES: list[str] = [
+    "avajams.cli.index",
+    "avajams.cli.match",
+    "avajams.cli.mashup",
     "avajams.cli.model",
+    "avajams.cli.demo",
+    "avajams.cli.info",
 ]
 
 

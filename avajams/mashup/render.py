@@ -1,0 +1,474 @@
+"""Executing a :class:`~avajams.mashup.plan.CutPlan`: the renderer protocol and its MoviePy backend.
+
+The MoviePy renderer reads each source itself with PyAV, frame-accurately, in one forward
+decoding pass per source (the user's video is rewound only when the plan loops it). Every
+picture is conformed to one canvas with swscale (letterbox or crop-to-fill, rotation side data
+applied), and MoviePy gets a single ``VideoClip`` whose frame function follows the plan, with
+the music video's soundtrack as its one continuous audio track. MoviePy encodes with the ffmpeg
+that imageio-ffmpeg bundles (H.264 + AAC, yuv420p, ``+faststart``).
+
+MoviePy 2.2's ``CompositeVideoClip`` is avoided on purpose: it is about ten times slower than
+MoviePy 1 (MoviePy issues #2395, #2506) and is not needed for a hard cut.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from avajams._progress import Progress, ProgressCallback
+from avajams.errors import (
+    AvajamsError,
+    ConfigError,
+    MissingAudioError,
+    OutputPathError,
+    RenderError,
+    VideoDecodeError,
+)
+from avajams.mashup.plan import CutPlan, FitMode, Segment, canvas_size
+
+if TYPE_CHECKING:
+    from avajams.media import VideoInfo
+
+__all__ = ["MoviePyRenderer", "Renderer", "check_output_path", "placement"]
+
+log = logging.getLogger(__name__)
+
+StrPath = str | os.PathLike[str]
+
+#: Containers the renderer writes (H.264 + AAC).
+OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov")
+
+
+@runtime_checkable
+class Renderer(Protocol):
+    """Anything that turns a cut plan plus its two sources into a video file.
+
+    ``render`` writes ``out`` (the music video's soundtrack, the picture following ``plan``)
+    and returns its path. It raises :class:`~avajams.errors.MissingAudioError` when the music
+    video has no audio and :class:`~avajams.errors.OutputPathError` when ``out`` cannot be
+    written, both before doing any work, and leaves no partial file behind on failure.
+    """
+
+    def render(
+        self,
+        plan: CutPlan,
+        user: StrPath,
+        music: StrPath,
+        out: StrPath,
+        *,
+        show_progress: bool | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Path: ...
+
+
+def check_output_path(out: StrPath) -> Path:
+    """Validate where a mashup will be written; return it as a Path.
+
+    Raises OutputPathError when the directory is missing, is not a directory, or is not
+    writable, or when ``out`` is a directory; ConfigError for a suffix other than
+    .mp4/.m4v/.mov.
+    """
+    path = Path(out)
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ConfigError(
+            f"output {path} must end in one of {', '.join(OUTPUT_SUFFIXES)} (an H.264/AAC MP4)"
+        )
+    if path.is_dir():
+        raise OutputPathError(f"output {path} is a directory; give a file name", path=path)
+    parent = path.absolute().parent
+    if not parent.exists():
+        raise OutputPathError(
+            f"output directory {parent} does not exist; create it first", path=path
+        )
+    if not parent.is_dir():
+        raise OutputPathError(f"output {path}: {parent} is not a directory", path=path)
+    if not os.access(parent, os.W_OK):
+        raise OutputPathError(f"output directory {parent} is not writable", path=path)
+    return path
+
+
+def placement(
+    size: tuple[int, int], canvas: tuple[int, int], fit: FitMode
+) -> tuple[int, int, int, int]:
+    """Where a ``size`` picture lands on the canvas: ``(x, y, width, height)`` after scaling.
+
+    ``"letterbox"`` scales it to fit inside, centred (x, y >= 0); ``"crop"`` scales it to cover
+    the canvas, centred (x, y <= 0, the overhang is cut off).
+    """
+    width, height = canvas
+    scale = (min if fit == "letterbox" else max)(width / size[0], height / size[1])
+    sw = max(1, round(size[0] * scale))
+    sh = max(1, round(size[1] * scale))
+    if fit == "letterbox":
+        sw, sh = min(sw, width), min(sh, height)
+    else:
+        sw, sh = max(sw, width), max(sh, height)
+    return (width - sw) // 2, (height - sh) // 2, sw, sh
+
+
+class _SourceReader:
+    """Frames of one source conformed to the canvas, read forward with PyAV.
+
+    :meth:`picture` returns the frame covering a source time (seconds from the first frame).
+    Times must not go backwards except to restart from the beginning (a loop), which rewinds.
+    """
+
+    def __init__(
+        self, info: VideoInfo, canvas: tuple[int, int], fit: FitMode, *, threads: int = 0
+    ) -> None:
+        self.path = info.path
+        self._threads = threads
+        self._rot_k = -(info.rotation // 90) % 4  # np.rot90 turns (counter-clockwise)
+        self._canvas = canvas
+        x, y, sw, sh = placement((info.width, info.height), canvas, fit)
+        self._scaled = (sw, sh)  # display orientation
+        # swscale works on the stored frame, before the rotation turns it upright
+        self._stored_scaled = (sh, sw) if self._rot_k % 2 else (sw, sh)
+        self._offset = (x, y)  # letterbox: >= 0; crop: <= 0
+        self._fit = fit
+        self._container: Any = None
+        self._stream: Any = None
+        self._frames: Iterator[Any] | None = None
+        self._origin: float | None = None
+        self._current: Any = None
+        self._current_time = -np.inf
+        self._lookahead: Any = None
+        self._ended = False
+        self._picture: NDArray[np.uint8] | None = None
+        self._picture_of: Any = None
+        self.rewinds = 0
+        self._slack = 1e-9
+
+    def _open(self) -> None:
+        import av
+
+        try:
+            self._container = av.open(self.path)
+            self._stream = self._container.streams.video[0]
+        except (av.FFmpegError, IndexError) as exc:
+            self.close()
+            raise VideoDecodeError(
+                f"cannot read video from {self.path}: {exc}", path=self.path
+            ) from exc
+        self._stream.thread_type = "AUTO"
+        # A frame "at" time t may carry a timestamp rounded to the nearest tick of the time
+        # base; half a tick of slack keeps it from losing to the previous frame.
+        self._slack = float(self._stream.time_base or 0) / 2 + 1e-9
+        if self._threads:
+            self._stream.codec_context.thread_count = self._threads
+        self._restart()
+
+    def _restart(self) -> None:
+        if self._frames is not None:
+            self._container.seek(0)
+            self.rewinds += 1
+        self._frames = self._container.decode(self._stream)
+        self._current = None
+        self._current_time = -np.inf
+        self._lookahead = None
+        self._ended = False
+
+    def _next(self) -> Any:
+        import av
+
+        if self._lookahead is None and not self._ended:
+            assert self._frames is not None
+            try:
+                self._lookahead = next(self._frames)
+            except StopIteration:
+                self._ended = True
+            except av.FFmpegError as exc:
+                raise VideoDecodeError(
+                    f"decoding {self.path} failed: {exc}; the file may be corrupt", path=self.path
+                ) from exc
+        return self._lookahead
+
+    def _time(self, frame: Any) -> float:
+        t = frame.time
+        if t is None:
+            raise VideoDecodeError(
+                f"{self.path} has a video frame without a timestamp", path=self.path
+            )
+        if self._origin is None:
+            self._origin = float(t)
+        return float(t) - self._origin
+
+    def picture(self, t: float) -> NDArray[np.uint8]:
+        """The conformed canvas picture of the frame covering source time ``t``."""
+        if self._container is None:
+            self._open()
+        if t < self._current_time - self._slack:
+            log.debug("rewinding %s from %.3f s to %.3f s", self.path, self._current_time, t)
+            self._restart()
+        while (frame := self._next()) is not None:
+            frame_time = self._time(frame)
+            if self._current is not None and frame_time > t + self._slack:
+                break
+            self._current, self._current_time = frame, frame_time
+            self._lookahead = None
+        if self._current is None:
+            raise VideoDecodeError(f"{self.path} has no video frames", path=self.path)
+        if self._picture_of is not self._current:
+            self._picture = self._conform(self._current)
+            self._picture_of = self._current
+        assert self._picture is not None
+        return self._picture
+
+    def _conform(self, frame: Any) -> NDArray[np.uint8]:
+        rw, rh = self._stored_scaled
+        rgb: NDArray[np.uint8] = frame.reformat(width=rw, height=rh, format="rgb24").to_ndarray()
+        if self._rot_k:
+            rgb = np.rot90(rgb, k=self._rot_k)
+        width, height = self._canvas
+        x, y = self._offset
+        if self._fit == "crop":
+            return np.ascontiguousarray(rgb[-y : -y + height, -x : -x + width])
+        canvas = np.zeros((height, width, 3), dtype=np.uint8)
+        sw, sh = self._scaled
+        canvas[y : y + sh, x : x + sw] = rgb
+        return canvas
+
+    def close(self) -> None:
+        """Release the decoder; idempotent."""
+        self._frames = None
+        self._current = self._lookahead = self._picture = self._picture_of = None
+        if self._container is not None:
+            container, self._container = self._container, None
+            container.close()
+
+
+class _PlanPictures:
+    """The output picture for each output frame of a plan (hard cuts or crossfades)."""
+
+    def __init__(
+        self,
+        plan: CutPlan,
+        readers: dict[str, _SourceReader],
+        crossfade_frames: int,
+        progress: Progress,
+    ) -> None:
+        self._plan = plan
+        self._readers = readers
+        self._fade = crossfade_frames
+        self._progress = progress
+        self._segment_index = 0
+
+    def _segment(self, k: int) -> tuple[int, Segment]:
+        segments = self._plan.segments
+        i = self._segment_index
+        if not segments[i].output_start <= k < segments[i].output_end:
+            seg = self._plan.segment_at(k)
+            i = segments.index(seg)
+            self._segment_index = i
+        return i, segments[i]
+
+    def _source_picture(self, source: str, frame: int) -> NDArray[np.uint8]:
+        return self._readers[source].picture(frame / self._plan.fps)
+
+    def frame(self, k: int) -> NDArray[np.uint8]:
+        """The RGB canvas shown at output frame ``k``."""
+        k = min(max(k, 0), self._plan.frames - 1)
+        i, segment = self._segment(k)
+        incoming = self._source_picture(segment.source, segment.source_frame(k))
+        picture = incoming
+        into = k - segment.output_start  # frames since this segment began
+        if self._fade and i > 0 and into < self._fade:
+            # Crossfade at a cut: the outgoing music video keeps playing in sync; the outgoing
+            # user video holds its last frame (its next frames belong to its next turn).
+            previous = self._plan.segments[i - 1]
+            if previous.source != segment.source:
+                if previous.source == "music":
+                    out_frame = min(k, self._plan.music_frames - 1)
+                else:
+                    out_frame = previous.source_frame(previous.output_end - 1)
+                outgoing = self._source_picture(previous.source, out_frame)
+                weight = (into + 1) / (self._fade + 1)
+                blended = outgoing.astype(np.float32) * (1.0 - weight)
+                blended += incoming.astype(np.float32) * weight
+                picture = np.rint(blended).astype(np.uint8)
+        if k == self._progress.done:
+            self._progress.update()
+        return picture
+
+
+def _close_ffmpeg_reader(reader: Any) -> None:
+    """Stop a MoviePy ``FFMPEG_AudioReader``'s ffmpeg and close its pipes.
+
+    MoviePy 2.2's own ``close`` leaves the pipes open when ffmpeg already exited (it read the
+    whole file), which leaks file descriptors each time the reader restarts; this replaces it.
+    """
+    proc = reader.proc
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.terminate()
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+    proc.wait()
+    reader.proc = None
+
+
+class MoviePyRenderer:
+    """The default renderer: PyAV decoding + one MoviePy ``VideoClip``, H.264/AAC MP4 out.
+
+    - ``size``: the output ``(width, height)``; default the music video's display size shrunk
+      to fit ``max_size`` (portrait videos: the transposed box), even dimensions.
+    - ``fit``: ``"letterbox"`` (whole picture, black bars) or ``"crop"`` (fill, centre crop).
+    - ``crossfade_ms``: dissolve length at each cut; 0 = hard cuts.
+    - ``preset``/``crf``: x264 speed/quality; ``threads``: decoder threads (0 = auto).
+    """
+
+    def __init__(
+        self,
+        *,
+        size: tuple[int, int] | None = None,
+        max_size: tuple[int, int] = (1280, 720),
+        fit: FitMode = "letterbox",
+        crossfade_ms: float = 0.0,
+        preset: str = "medium",
+        crf: int = 20,
+        audio_bitrate: str = "192k",
+        threads: int = 0,
+    ) -> None:
+        if fit not in ("letterbox", "crop"):
+            raise ConfigError(f"fit must be 'letterbox' or 'crop', got {fit!r}")
+        if size is not None and (size[0] < 2 or size[1] < 2 or size[0] % 2 or size[1] % 2):
+            raise ConfigError(f"size {size} must be even and at least 2x2 (yuv420p)")
+        if not crossfade_ms >= 0:
+            raise ConfigError(f"crossfade_ms must be >= 0, got {crossfade_ms}")
+        self.size = size
+        self.max_size = max_size
+        self.fit: FitMode = fit
+        self.crossfade_ms = float(crossfade_ms)
+        self.preset = preset
+        self.crf = int(crf)
+        self.audio_bitrate = audio_bitrate
+        self.threads = threads
+
+    def canvas_for(self, music: VideoInfo) -> tuple[int, int]:
+        """The output size for a music video."""
+        return self.size or canvas_size(music.width, music.height, max_size=self.max_size)
+
+    def render(
+        self,
+        plan: CutPlan,
+        user: StrPath,
+        music: StrPath,
+        out: StrPath,
+        *,
+        show_progress: bool | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Path:
+        """Write the mashup described by ``plan`` to ``out``; see :class:`Renderer`."""
+        from avajams.media import probe
+
+        plan.validate()
+        music_info = probe(music)
+        if not music_info.has_audio:
+            raise MissingAudioError(
+                f"music video {music} has no audio track; a mashup keeps the music video's "
+                "soundtrack, so pick a music video with sound",
+                path=music,
+            )
+        user_info = probe(user)
+        out_path = check_output_path(out)
+        canvas = self.canvas_for(music_info)
+        crossfade_frames = round(self.crossfade_ms / 1000.0 * plan.fps)
+
+        partial = out_path.with_name(f".{out_path.stem}.{uuid.uuid4().hex[:8]}.partial.mp4")
+        try:
+            partial.open("xb").close()
+        except OSError as exc:
+            raise OutputPathError(f"cannot write {out_path}: {exc}", path=out_path) from exc
+
+        readers: dict[str, _SourceReader] = {}
+        audio: Any = None
+        clip: Any = None
+        done = False
+        try:
+            readers["user"] = _SourceReader(user_info, canvas, self.fit, threads=self.threads)
+            readers["music"] = _SourceReader(music_info, canvas, self.fit, threads=self.threads)
+            with (
+                Progress(
+                    "render", plan.frames, unit="frame", show=show_progress, callback=progress
+                ) as bar,
+                tempfile.TemporaryDirectory(prefix="avajams-audio-") as audio_dir,
+            ):
+                pictures = _PlanPictures(plan, readers, crossfade_frames, bar)
+                audio, clip = self._clip(plan, pictures, music_info)
+                self._write(clip, partial, plan, music_info, audio_dir)
+            os.replace(partial, out_path)
+            done = True
+        finally:
+            for closeable in (clip, audio, *readers.values()):
+                if closeable is not None:
+                    closeable.close()
+            if not done:
+                partial.unlink(missing_ok=True)
+        log.info("wrote %s (%d frames, %.2f s)", out_path, plan.frames, plan.duration)
+        return out_path
+
+    def _clip(self, plan: CutPlan, pictures: _PlanPictures, music: VideoInfo) -> tuple[Any, Any]:
+        from moviepy import AudioFileClip, VideoClip
+
+        fps = plan.fps
+
+        def frame_function(t: float) -> NDArray[np.uint8]:
+            return pictures.frame(round(t * fps))
+
+        sample_rate = music.audio_sample_rate or 44100
+        try:
+            audio = AudioFileClip(music.path, fps=sample_rate)
+        except (OSError, KeyError) as exc:
+            raise MissingAudioError(
+                f"cannot read the soundtrack of {music.path}: {exc}", path=music.path
+            ) from exc
+        reader = audio.reader
+        reader.close = lambda: _close_ffmpeg_reader(reader)
+        try:
+            track = audio.subclipped(0, min(audio.duration, plan.duration))
+            # MoviePy renders int(duration * fps) frames; half a frame of slack keeps a float
+            # product like 61 / 29.97 * 29.97 = 60.999... from dropping the last one.
+            clip = VideoClip(frame_function, duration=(plan.frames + 0.5) / fps).with_audio(track)
+        except BaseException:
+            audio.close()
+            raise
+        return audio, clip
+
+    def _write(
+        self, clip: Any, partial: Path, plan: CutPlan, music: VideoInfo, audio_dir: str
+    ) -> None:
+        try:
+            clip.write_videofile(
+                str(partial),
+                fps=plan.fps,
+                codec="libx264",
+                audio_codec="aac",
+                audio_fps=music.audio_sample_rate or 44100,
+                audio_bitrate=self.audio_bitrate,
+                preset=self.preset,
+                ffmpeg_params=[
+                    "-crf",
+                    str(self.crf),
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-movflags",
+                    "+faststart",
+                ],
+                temp_audiofile_path=audio_dir,
+                logger=None,
+            )
+        except AvajamsError:
+            raise
+        except OSError as exc:
+            raise RenderError(f"encoding {partial.name} failed: {exc}", path=partial) from exc
