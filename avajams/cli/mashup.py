@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from avajams.cli._shared import add_library_option, load_pipeline
 from avajams.errors import ConfigError
 
 __all__ = ["add_mashup_options", "mashup_from_args", "register", "resolve_music", "run_with_music"]
@@ -98,8 +99,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("user", metavar="USER", help="your video")
     parser.add_argument(
-        "--music", metavar="MUSIC", help="the music video whose soundtrack plays throughout"
+        "--music",
+        metavar="MUSIC",
+        help="the music video whose soundtrack plays throughout "
+        "(default: the library's best match for USER)",
     )
+    add_library_option(parser)
     parser.add_argument(
         "-o", "--output", metavar="OUT", help="output .mp4 (required unless --dry-run)"
     )
@@ -127,10 +132,14 @@ def mashup_from_args(args: argparse.Namespace) -> Any:
 
 
 def resolve_music(args: argparse.Namespace) -> str:
-    """The music video to use: ``--music``."""
-    if args.music is None:
-        raise ConfigError("no music video given; pass --music MUSIC")
-    return str(args.music)
+    """The music video to use: ``--music``, else the library's best match for the user video."""
+    if args.music is not None:
+        return str(args.music)
+    with load_pipeline(args) as pipe:
+        best = pipe.best_music(args.user)
+    print(f"best match: {best.path} (score {best.score:.3f})", flush=True)
+    assert best.path is not None
+    return best.path
 
 
 def run_with_music(args: argparse.Namespace, music: str) -> int:
