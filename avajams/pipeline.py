@@ -189,19 +189,22 @@ class InceptionConfig(_Section):
     """onnxruntime execution providers in order of preference."""
     batch_size: Annotated[int, Field(ge=1)] = 16
     """Frames per inference call; indexing batches frames across videos to fill it."""
-    intra_op_threads: Annotated[int, Field(ge=0)] | None = None
-    """Threads of one onnxruntime run (None: one per core)."""
+    threads: Annotated[int, Field(ge=0)] = 0
+    """Threads of one onnxruntime run (0: onnxruntime's default, one per core)."""
 
     def build(self) -> Embedder:
         from avajams.embedding import load_embedder
 
-        return load_embedder(
-            "inception_v3",
-            source=self.source,
-            providers=list(self.providers),
-            batch_size=self.batch_size,
-            intra_op_threads=self.intra_op_threads,
-        )
+        return load_embedder("inception_v3", **self.build_options())
+
+    def build_options(self) -> dict[str, Any]:
+        """The keyword arguments :meth:`build` passes to ``load_embedder("inception_v3")``."""
+        return {
+            "source": self.source,
+            "providers": list(self.providers),
+            "batch_size": self.batch_size,
+            "threads": self.threads,
+        }
 
 
 class RegisteredEmbedderConfig(_Section):

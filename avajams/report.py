@@ -29,7 +29,7 @@ _MUTED = (150, 150, 160)
 _MISSING = (70, 40, 40)
 _MARGIN = 12
 _HEADER = 34
-_LABEL_WIDTH = 210
+_LABEL_WIDTH = 230
 _CAPTION = 18
 _PAIR_GAP = 14
 _INNER_GAP = 3
@@ -182,7 +182,7 @@ def write_report(
         top = _HEADER + r * (th + _CAPTION + _ROW_GAP)
         name = Path(match.path).name if match.path else match.key
         draw.text((_MARGIN, top + 4), f"#{r + 1}", fill=_TEXT, font=font)
-        draw.text((_MARGIN + 30, top + 4), _clip(name, 24), fill=_TEXT, font=font)
+        draw.text((_MARGIN + 30, top + 4), _clip(name, 27), fill=_TEXT, font=font)
         draw.text((_MARGIN, top + 26), f"score {match.score:.3f}", fill=_TEXT, font=font)
         draw.text(
             (_MARGIN, top + 44), f"signature {match.signature_score:.3f}", fill=_MUTED, font=small

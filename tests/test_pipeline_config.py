@@ -183,3 +183,25 @@ def test_config_holds_no_live_objects() -> None:
     config = PipelineConfig()
     assert pickle.loads(pickle.dumps(config)) == config
     json.dumps(config.model_dump(mode="json"))
+
+
+def test_builtin_sections_match_the_backends_they_build() -> None:
+    """The default sections' options are accepted by the objects they configure."""
+    import inspect
+
+    from avajams.embedding import OnnxEmbedder
+    from avajams.mashup import Mashup
+    from avajams.sampling import FrameSampler
+
+    options = InceptionConfig(threads=2, batch_size=4).build_options()
+    inspect.signature(OnnxEmbedder.inception_v3).bind(**options)
+    sampler = FrameSamplerConfig(fps=2.0, size=(64, 48), fit="crop", max_frames=9).build()
+    assert isinstance(sampler, FrameSampler)
+    assert sampler.fps == 2.0
+    assert sampler.size == (64, 48)
+    assert sampler.max_frames == 9
+    mashup = MoviePyMashupConfig(segment_seconds=1.5, user_end="hold", fps=12).build()
+    assert isinstance(mashup, Mashup)
+    assert mashup.segment_seconds == 1.5
+    assert mashup.user_end == "hold"
+    assert mashup.fps == 12
