@@ -72,7 +72,9 @@ def translate(path: Path) -> Iterator[None]:
                 "when it is done",
                 path=path,
             ) from exc
-        if "malformed" in text or "not a database" in text:
+        if any(
+            s in text for s in ("malformed", "not a database", "no such table", "no such column")
+        ):
             raise LibraryCorruptError(
                 f"the catalogue {path} is damaged ({text}). {corrupt_hint(path)}", path=path
             ) from exc
@@ -323,25 +325,25 @@ class Catalogue:
         """Yield (labels, signatures) in batches, optionally only for ``labels``."""
         buf_l: list[int] = []
         buf_v: list[bytes] = []
+        size = dim * _SIG.itemsize
 
         def flush() -> tuple[NDArray[np.int64], NDArray[np.float32]]:
             lab = np.asarray(buf_l, dtype=np.int64)
-            blob = b"".join(buf_v)
-            if len(blob) != len(buf_l) * dim * 4:
-                raise LibraryCorruptError(
-                    f"the catalogue {self.path} holds a signature of the wrong size. "
-                    + corrupt_hint(self.path),
-                    path=self.path,
-                )
-            vec = np.frombuffer(blob, dtype=_SIG).astype(np.float32).reshape(len(buf_l), dim)
+            vec = np.frombuffer(b"".join(buf_v), dtype=_SIG).astype(np.float32)
             buf_l.clear()
             buf_v.clear()
-            return lab, vec
+            return lab, vec.reshape(len(lab), dim)
 
         with translate(self.path):
-            for label, blob in self.conn.execute("SELECT label, signature FROM videos"):
+            for label, key, blob in self.conn.execute("SELECT label, key, signature FROM videos"):
                 if labels is not None and label not in labels:
                     continue
+                if not isinstance(blob, bytes) or len(blob) != size:
+                    raise LibraryCorruptError(
+                        f"the catalogue {self.path} holds a damaged signature for video "
+                        f"{key!r}. " + corrupt_hint(self.path),
+                        path=self.path,
+                    )
                 buf_l.append(label)
                 buf_v.append(blob)
                 if len(buf_l) >= batch:

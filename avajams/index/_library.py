@@ -613,7 +613,7 @@ class VideoIndex:
             row = self._cat.get(key, self._dim if vectors else None)
             if row is None:
                 raise KeyError(key)
-            frames = self._cat.frames(row.label, self._dim) if vectors else None
+            frames = self._frames(row) if vectors else None
         return _entry(row, frames)
 
     def entries(self) -> Iterator[Entry]:
@@ -622,6 +622,16 @@ class VideoIndex:
         with self._mutex:
             rows = list(self._cat.rows())
         return (_entry(r, None) for r in rows)
+
+    def _frames(self, row: Row) -> tuple[NDArray[np.float32], NDArray[np.float64]] | None:
+        try:
+            return self._cat.frames(row.label, self._dim)
+        except ValueError as exc:
+            raise LibraryCorruptError(
+                f"the stored frames of video {row.key!r} are damaged ({exc}). "
+                + corrupt_hint(self._cat.path),
+                path=self._cat.path,
+            ) from exc
 
     def find_by_hash(self, content_hash: str) -> str | None:
         """The key of a video whose file had this :func:`content_hash`, or None."""
@@ -684,7 +694,7 @@ class VideoIndex:
                 score: float = sim
                 aligned: tuple[AlignedPair, ...] = ()
                 if qf is not None and qt is not None:
-                    stored = self._cat.frames(label, self._dim)
+                    stored = self._frames(row)
                     if stored is not None:
                         score, aligned = _rerank(qf, qt, stored, rerank)
                 results.append(Match(row.key, score, row.path, row.metadata, sim, aligned))
@@ -741,17 +751,15 @@ class VideoIndex:
             problems += self._cat.integrity_problems()
             labels = self._cat.labels()
             for row in self._cat.rows():
-                full = self._cat.get(row.key, None)
-                assert full is not None
                 try:
                     sig = self._cat.get(row.key, self._dim).signature  # type: ignore[union-attr]
-                    assert sig is not None
-                    if not np.isfinite(sig).all() or abs(float(np.linalg.norm(sig)) - 1) > 1e-3:
-                        problems.append(f"video {row.key!r}: signature is not a finite unit vector")
                     stored = self._cat.frames(row.label, self._dim)
                 except ValueError as exc:
-                    problems.append(str(exc))
+                    problems.append(f"video {row.key!r}: {exc}")
                     continue
+                assert sig is not None
+                if not np.isfinite(sig).all() or abs(float(np.linalg.norm(sig)) - 1) > 1e-3:
+                    problems.append(f"video {row.key!r}: signature is not a finite unit vector")
                 n = 0 if stored is None else len(stored[1])
                 if n != row.num_frames:
                     problems.append(
