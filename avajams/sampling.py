@@ -177,10 +177,14 @@ class FrameSampler:
     def _check_size(self, size: int | tuple[int, int] | None) -> tuple[int, int] | None:
         if size is None:
             return None
-        pair = (size, size) if isinstance(size, int) else tuple(size)
-        if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+        pair = (size, size) if isinstance(size, int) else size
+        if (
+            not isinstance(pair, (tuple, list))
+            or len(pair) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
+        ):
             raise ConfigError(f"size must be an int, a (width, height) pair or None, got {size!r}")
-        width, height = pair
+        width, height = int(pair[0]), int(pair[1])
         if not (1 <= width <= self.max_dimension and 1 <= height <= self.max_dimension):
             raise ConfigError(
                 f"size {size!r} must be between 1 and {self.max_dimension} pixels per side"

@@ -306,6 +306,7 @@ def make_clip(
         if rotation:
             # PyAV takes counter-clockwise degrees; ours are the clockwise turn players apply.
             video.set_display_rotation(-rotation)
+        muxer = _VideoMuxer(container, duration_of)
         audio = None
         if audio_hz is not None:
             audio = container.add_stream("aac", rate=audio_sample_rate)
@@ -321,28 +322,56 @@ def make_clip(
             frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format=pix_fmt)
             frame.pts = int(pts[index])
             frame.time_base = time_base
-            _mux_video(container, video.encode(frame), duration_of)
+            muxer.mux(video.encode(frame))
             if audio is not None and audio_hz is not None:
                 frame_end = float((int(pts[index]) + int(durations[index])) * time_base)
                 upto = min(total_samples, round(frame_end * audio_sample_rate))
                 audio_done = _write_tone(
                     container, audio, audio_hz, audio_sample_rate, audio_done, upto
                 )
-        _mux_video(container, video.encode(None), duration_of)
+        muxer.mux(video.encode(None))
+        muxer.close(int(pts[0]), int(pts[-1]) + int(durations[-1]))
         if audio is not None:
             container.mux(audio.encode(None))
     return out
 
 
-def _mux_video(
-    container: av.container.OutputContainer,
-    packets: list[av.Packet[Any]],
-    duration_of: dict[int, int],
-) -> None:
-    for packet in packets:
-        if packet.pts is not None:
-            packet.duration = duration_of[packet.pts]
-        container.mux(packet)
+class _VideoMuxer:
+    """Muxes encoded packets with their frames' durations.
+
+    x264 does not pass frame durations on to packets, so every packet gets its frame's. An
+    MP4 track's declared duration is the sum of its decode-time steps (last dts + last
+    duration - first dts), which with B-frames and VFR is not where the picture ends. So the
+    last packet is held back and given the duration that makes the declared duration end
+    exactly where the last frame in *presentation* order ends.
+    """
+
+    def __init__(
+        self, container: av.container.OutputContainer, duration_of: dict[int, int]
+    ) -> None:
+        self._container = container
+        self._duration_of = duration_of
+        self._pending: av.Packet[Any] | None = None
+        self._first_dts: int | None = None
+
+    def mux(self, packets: list[av.Packet[Any]]) -> None:
+        for packet in packets:
+            if packet.pts is not None:
+                packet.duration = self._duration_of[packet.pts]
+            if self._first_dts is None:
+                self._first_dts = packet.dts
+            if self._pending is not None:
+                self._container.mux(self._pending)
+            self._pending = packet
+
+    def close(self, first_pts: int, end: int) -> None:
+        """Mux the last packet so the track runs from ``first_pts`` to ``end``."""
+        if self._pending is not None:
+            packet, self._pending = self._pending, None
+            if packet.dts is not None and self._first_dts is not None:
+                span = end - first_pts
+                packet.duration = max(1, span - (packet.dts - self._first_dts))
+            self._container.mux(packet)
 
 
 def _write_tone(
