@@ -340,3 +340,10 @@ def test_property_exact_times_and_frames(
         assert codes(sampled) == [
             math.floor(k / sample_fps * clip_fps) for k in range(len(sampled))
         ]
+
+
+def test_docs_blocks_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from docs_blocks import run_python_blocks
+
+    run_python_blocks(Path(__file__).parent.parent / "docs" / "sampling.md", tmp_path)
+    assert "0.5 s -> frame 12" in capsys.readouterr().out
