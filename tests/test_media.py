@@ -49,6 +49,12 @@ def test_probe_rotation_gives_display_size(tmp_path: Path, rotation: int) -> Non
     assert (info.width, info.height, info.rotation) == (96, 64, rotation)
 
 
+def test_probe_non_square_pixels(tmp_path: Path) -> None:
+    path = make_clip(tmp_path / "a.mp4", duration=0.5, size=(96, 64), sample_aspect_ratio=2)
+    info = probe(path)
+    assert (info.width, info.height) == (96, 64)
+
+
 def test_probe_start_time_ntsc_and_audio(tmp_path: Path) -> None:
     path = make_clip(
         tmp_path / "a.mp4",

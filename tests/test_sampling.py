@@ -162,6 +162,25 @@ def test_non_square_size_and_native_size(tmp_path: Path) -> None:
     assert FrameSampler(fps=2, size=None).sample(path).images.shape == (1, 64, 96, 3)
 
 
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_non_square_pixels(tmp_path: Path, rotation: int) -> None:
+    """Anamorphic video (stored 48 px wide, pixels twice as wide) comes out at display size."""
+    path = make_clip(
+        tmp_path / "a.mp4",
+        duration=0.5,
+        size=(96, 64),
+        sample_aspect_ratio=Fraction(2),
+        rotation=rotation,
+        tag=3,
+    )
+    native = FrameSampler(fps=4, size=None).sample(path)
+    assert native.images.shape == (2, 64, 96, 3)
+    assert codes(native, tag=3) == [0, 6]
+    boxed = FrameSampler(fps=4, size=96, fit="letterbox").sample(path).images[0]
+    assert not boxed[:15].any()  # a 3:2 picture in a square: 16 px bars, not a 3:4 one
+    assert boxed[17:79].mean() > 20
+
+
 def test_odd_sizes(tmp_path: Path) -> None:
     path = make_clip(tmp_path / "o.mp4", duration=0.5, size=(45, 33), pix_fmt="yuv444p", tag=2)
     frames = FrameSampler(fps=4, size=(37, 41)).sample(path)

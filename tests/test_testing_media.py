@@ -171,6 +171,8 @@ def test_odd_size_needs_yuv444p(tmp_path: Path) -> None:
         {"fps": 0},
         {"size": (8, 8)},
         {"start_time": -1.0},
+        {"sample_aspect_ratio": Fraction(7, 5)},
+        {"sample_aspect_ratio": Fraction(0)},
     ],
 )
 def test_bad_options(tmp_path: Path, kwargs: dict[str, object]) -> None:

@@ -225,6 +225,7 @@ def make_clip(
     pix_fmt: str = "yuv420p",
     seed: int = 0,
     faststart: bool = False,
+    sample_aspect_ratio: Fraction | int | None = None,
 ) -> Path:
     """Write an H.264 MP4 whose every frame encodes ``(tag, frame index)``; return its path.
 
@@ -243,6 +244,8 @@ def make_clip(
     - ``faststart``: put the index (``moov``) before the media data, as streaming sites do.
       Cutting the end off such a file leaves it readable up to the cut; without it, a cut
       loses the index and the whole file.
+    - ``sample_aspect_ratio``: non-square pixels (anamorphic video). The stored frames are
+      narrower (or wider) by this ratio and a player stretches them back to ``size``.
     """
     _check_tag(tag)
     rate = _as_rate(fps)
@@ -285,6 +288,18 @@ def make_clip(
     duration_of = {int(p): int(d) for p, d in zip(pts, durations, strict=True)}
     out = Path(path)
     stored_w, stored_h = (height, width) if rotation in (90, 270) else (width, height)
+    sar = Fraction(1) if sample_aspect_ratio is None else Fraction(sample_aspect_ratio)
+    if sar <= 0 or (stored_w / sar).denominator != 1:
+        raise ConfigError(
+            f"sample_aspect_ratio {sample_aspect_ratio} must be positive and divide the "
+            f"stored width {stored_w} into whole pixels"
+        )
+    stored_w = int(stored_w / sar)
+    if pix_fmt == "yuv420p" and stored_w % 2:
+        raise ConfigError(
+            f"sample_aspect_ratio {sample_aspect_ratio} makes the stored width {stored_w} odd; "
+            "yuv420p needs it even (pass pix_fmt='yuv444p')"
+        )
     options = {"movflags": "+faststart"} if faststart else {}
     with av.open(str(out), mode="w", format="mp4", options=options) as container:
         video = container.add_stream(
@@ -299,6 +314,8 @@ def make_clip(
         video.width = stored_w
         video.height = stored_h
         video.pix_fmt = pix_fmt
+        if sar != 1:
+            video.codec_context.sample_aspect_ratio = sar
         video.time_base = time_base
         video.codec_context.time_base = time_base
         video.codec_context.max_b_frames = b_frames
@@ -319,7 +336,9 @@ def make_clip(
             if rotation:
                 # Stored = upright turned counter-clockwise, so the clockwise turn undoes it.
                 picture = np.ascontiguousarray(np.rot90(picture, k=rotation // 90))
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format=pix_fmt)
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(
+                width=stored_w, height=stored_h, format=pix_fmt
+            )
             frame.pts = int(pts[index])
             frame.time_base = time_base
             muxer.mux(video.encode(frame))
