@@ -1,6 +1,8 @@
 """Helpers for testing avajams and plugins written for it.
 
 - generated media whose every frame encodes its own index (``make_clip``, ``read_frame_code``);
+- generated "music videos" from real photographs with music (``make_photo_video``) and re-shot
+  excerpts of them (``make_excerpt``), as the demo and the benchmarks use;
 - ``FakeEmbedder``, a fast deterministic embedder for unit tests;
 - ``check_embedder``, the contract any embedder plugin must meet.
 """
@@ -14,12 +16,16 @@ __all__ = [
     "FakeEmbedder",
     "check_embedder",
     "make_clip",
+    "make_excerpt",
+    "make_photo_video",
     "read_frame_code",
 ]
 
 _LAZY = {
     "make_clip": "avajams._testing.media",
     "read_frame_code": "avajams._testing.media",
+    "make_photo_video": "avajams._testing.photo",
+    "make_excerpt": "avajams._testing.photo",
     "FakeEmbedder": "avajams._testing.fake",
     "check_embedder": "avajams._testing.contracts",
 }
@@ -28,6 +34,7 @@ if TYPE_CHECKING:
     from avajams._testing.contracts import check_embedder
     from avajams._testing.fake import FakeEmbedder
     from avajams._testing.media import make_clip, read_frame_code
+    from avajams._testing.photo import make_excerpt, make_photo_video
 
 
 def __getattr__(name: str) -> Any:
