@@ -40,18 +40,24 @@ def _reference(images: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     return l2_normalize(x.reshape(len(x), -1) @ WEIGHTS)
 
 
-def write_tiny_model(directory: Path) -> Path:
+def write_tiny_model(directory: Path, *, logits: bool = False) -> Path:
+    """A model dir like the built ones; with ``logits`` it also outputs them (= the features)."""
+    nodes = [
+        helper.make_node("Cast", ["images"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("Sub", ["f", "c"], ["centred"]),
+        helper.make_node("Div", ["centred", "c"], ["x"]),
+        helper.make_node("Reshape", ["x", "shape"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "w"], ["features"]),
+    ]
+    outputs = [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", DIM])]
+    if logits:
+        nodes.append(helper.make_node("Identity", ["features"], ["logits"]))
+        outputs.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", DIM]))
     graph = helper.make_graph(
-        [
-            helper.make_node("Cast", ["images"], ["f"], to=TensorProto.FLOAT),
-            helper.make_node("Sub", ["f", "c"], ["centred"]),
-            helper.make_node("Div", ["centred", "c"], ["x"]),
-            helper.make_node("Reshape", ["x", "shape"], ["flat"]),
-            helper.make_node("MatMul", ["flat", "w"], ["features"]),
-        ],
+        nodes,
         "tiny",
         [helper.make_tensor_value_info("images", TensorProto.UINT8, ["N", SIDE, SIDE, 3])],
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", DIM])],
+        outputs,
         initializer=[
             numpy_helper.from_array(np.array(128.0, np.float32), "c"),
             numpy_helper.from_array(np.array([-1, SIDE * SIDE * 3], np.int64), "shape"),
@@ -77,6 +83,9 @@ def write_tiny_model(directory: Path) -> Path:
         "input": {"name": "images", "dtype": "uint8", "shape": ["N", SIDE, SIDE, 3]},
         "outputs": [{"name": "features", "dtype": "float32", "shape": ["N", DIM]}],
     }
+    if logits:
+        manifest["outputs"].append({"name": "logits", "dtype": "float32", "shape": ["N", DIM]})
+        manifest["labels"] = list("abcdef")
     (directory / "manifest.json").write_text(json.dumps(manifest))
     return directory
 
@@ -222,3 +231,29 @@ def test_missing_or_bad_manifest(tmp_path: Path, tiny: Path) -> None:
 
 def test_tiny_model_is_valid_onnx(tiny: Path) -> None:
     onnx.checker.check_model(onnx.load(str(tiny / "model.onnx")))
+
+
+def test_classify_uses_logits_and_labels(tmp_path: Path) -> None:
+    directory = write_tiny_model(tmp_path / "tiny-logits", logits=True)
+    emb = OnnxEmbedder(directory, batch_size=2)
+    assert emb.labels == ("a", "b", "c", "d", "e", "f")
+    images = _images(5)
+    x = (images.astype(np.float64) - 128) / 128
+    logits = x.reshape(5, -1) @ WEIGHTS.astype(np.float64)
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    result = emb.classify(images, top=3)
+    np.testing.assert_allclose(result.probabilities, probs, atol=1e-5)
+    assert [len(f) for f in result.frames] == [3] * 5
+    for frame, p in zip(result.frames, probs, strict=True):
+        assert [label for label, _ in frame] == [emb.labels[i] for i in np.argsort(-p)[:3]]
+    assert result.video[0][0] == emb.labels[int(probs.mean(0).argmax())]
+    with pytest.raises(ConfigError, match="top"):
+        emb.classify(images, top=0)
+
+
+def test_classify_without_logits_is_an_error(tiny: Path) -> None:
+    emb = OnnxEmbedder(tiny)
+    assert emb.labels is None
+    with pytest.raises(EmbedderError, match=r"no class logits.*--source torchvision"):
+        emb.classify(_images(1))

@@ -78,12 +78,15 @@ def _info(args: argparse.Namespace) -> int:
     print(f"embedder id: {m['embedder_id']}")
     print(f"source:      {m['source']['description']}")
     print(f"origin:      {m['source']['origin']}")
-    print(f"weights:     sha256 {m['source']['archive_sha256']}")
+    weights = m["source"].get("archive_sha256") or m["source"].get("weights_sha256")
+    print(f"weights:     sha256 {weights}")
     print(f"onnx:        {info.path} ({m['onnx']['size']} bytes, opset {m['onnx']['opset']})")
     print(f"             sha256 {m['onnx']['sha256']}")
     print(f"input:       {inp['name']} {inp['dtype']} {inp['layout']} {inp['shape']}")
     print(f"             {inp['normalisation']}")
     print(f"outputs:     {outputs}")
+    if m.get("labels"):
+        print(f"labels:      {len(m['labels'])} classes ({', '.join(m['labels'][:3])}, ...)")
     return 0
 
 

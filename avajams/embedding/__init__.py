@@ -21,6 +21,7 @@ from avajams.embedding._registry import (
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "Classification",
     "Embedder",
     "ModelInfo",
     "OnnxEmbedder",
@@ -37,6 +38,7 @@ __all__ = [
 
 # onnxruntime and onnx load only when the ONNX embedder or the model builder is used
 _LAZY = {
+    "Classification": "avajams.embedding._onnx",
     "OnnxEmbedder": "avajams.embedding._onnx",
     "ModelInfo": "avajams.embedding._model",
     "cache_root": "avajams.embedding._model",
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
         fetch_model,
         model_dir,
     )
-    from avajams.embedding._onnx import OnnxEmbedder
+    from avajams.embedding._onnx import Classification, OnnxEmbedder
 
 
 def __getattr__(name: str) -> Any:

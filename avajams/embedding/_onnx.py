@@ -7,6 +7,7 @@ import os
 import threading
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,14 +16,28 @@ import numpy.typing as npt
 from avajams._progress import ProgressCallback
 from avajams.embedding._model import DEFAULT_SOURCE, ModelInfo, ensure_model, read_model_info
 from avajams.embedding._protocol import check_images, l2_normalize
-from avajams.errors import ConfigError, ModelError, ProviderError
+from avajams.errors import ConfigError, EmbedderError, ModelError, ProviderError
 
-__all__ = ["OnnxEmbedder", "ProviderSpec"]
+__all__ = ["Classification", "OnnxEmbedder", "ProviderSpec"]
 
 logger = logging.getLogger(__name__)
 
 #: an execution provider name, or ``(name, options)`` as onnxruntime accepts them
 ProviderSpec = str | tuple[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Class labels of a sequence of frames (from a model with class logits).
+
+    ``probabilities`` is the softmax per frame ``(N, classes)``; ``frames`` the ``top`` labels of
+    each frame and ``video`` the ``top`` labels of the frames' mean probability, best first, as
+    ``(label, probability)`` pairs.
+    """
+
+    probabilities: npt.NDArray[np.float32]
+    frames: list[list[tuple[str, float]]]
+    video: list[tuple[str, float]]
 
 
 class OnnxEmbedder:
@@ -64,6 +79,11 @@ class OnnxEmbedder:
             self.input_size: tuple[int, int] | None = (int(shape[2]), int(shape[1]))
             self._input_name = str(manifest["input"]["name"])
             self._output_name = str(manifest["outputs"][0]["name"])
+            outputs = {str(o["name"]) for o in manifest["outputs"]}
+            labels = manifest.get("labels")
+            self.labels: tuple[str, ...] | None = (
+                tuple(str(x) for x in labels) if labels and "logits" in outputs else None
+            )
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise ModelError(
                 f"model manifest in {info.directory} is incomplete ({exc}); "
@@ -152,14 +172,50 @@ class OnnxEmbedder:
         images = check_images(images)
         if len(images) == 0:
             return np.zeros((0, self.dim), np.float32)
+        return l2_normalize(self._run(images, self._output_name, self.dim))
+
+    def classify(self, images: npt.NDArray[np.uint8], top: int = 5) -> Classification:
+        """ImageNet class labels per frame and for the whole sequence of ``images``.
+
+        Only models with class logits have labels (``avajams model fetch --source
+        torchvision``); others raise ``EmbedderError``.
+        """
+        if self.labels is None:
+            raise EmbedderError(
+                f"model {self.id} has no class logits; build one with "
+                "`avajams model fetch --source torchvision` (needs torch and torchvision)"
+            )
+        images = check_images(images)
+        if len(images) == 0:
+            raise EmbedderError("classify needs at least one image")
+        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+            raise ConfigError(f"top must be a positive integer, got {top!r}")
+        logits = self._run(images, "logits", len(self.labels)).astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        return Classification(
+            probabilities=probs.astype(np.float32),
+            frames=[self._top(p, top) for p in probs],
+            video=self._top(probs.mean(axis=0), top),
+        )
+
+    def _top(self, probs: npt.NDArray[np.float64], top: int) -> list[tuple[str, float]]:
+        assert self.labels is not None
+        order = np.argsort(-probs, kind="stable")[:top]
+        return [(self.labels[i], float(probs[i])) for i in order]
+
+    def _run(
+        self, images: npt.NDArray[np.uint8], output: str, width: int
+    ) -> npt.NDArray[np.float32]:
         images = _resize(images, self.input_size)
         session = self._get_session()
-        out = np.empty((len(images), self.dim), np.float32)
+        out = np.empty((len(images), width), np.float32)
         for start in range(0, len(images), self.batch_size):
             batch = np.ascontiguousarray(images[start : start + self.batch_size])
-            (features,) = session.run([self._output_name], {self._input_name: batch})
-            out[start : start + len(batch)] = features
-        return l2_normalize(out)
+            (result,) = session.run([output], {self._input_name: batch})
+            out[start : start + len(batch)] = result
+        return out
 
     def close(self) -> None:
         """Release the onnxruntime session (a later ``embed`` creates a new one); idempotent."""

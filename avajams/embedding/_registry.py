@@ -34,7 +34,17 @@ def _inception_v3(**options: Any) -> Embedder:
     return OnnxEmbedder.inception_v3(**options)
 
 
-_BUILTINS: dict[str, Callable[..., Embedder]] = {"inception_v3": _inception_v3}
+def _inception_v3_imagenet(**options: Any) -> Embedder:
+    from avajams.embedding._onnx import OnnxEmbedder
+
+    return OnnxEmbedder.inception_v3("torchvision", **options)
+
+
+_BUILTINS: dict[str, Callable[..., Embedder]] = {
+    "inception_v3": _inception_v3,
+    # torchvision's ImageNet weights with class labels; needs torch + torchvision to build
+    "inception_v3_imagenet": _inception_v3_imagenet,
+}
 
 
 @functools.lru_cache(maxsize=1)
