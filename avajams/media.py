@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from av.video.frame import VideoFrame
     from av.video.stream import VideoStream
 
-__all__ = ["VideoDecodeWarning", "VideoInfo", "open_video", "probe"]
+__all__ = ["VideoDecodeWarning", "VideoInfo", "check_path", "open_video", "probe"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,8 @@ class VideoInfo:
     audio_sample_rate: int | None
 
 
-def _check_path(path: str | os.PathLike[str]) -> str:
+def check_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as a string, if it is a non-empty regular file; else the matching VideoError."""
     name = os.fspath(path)
     try:
         info = os.stat(name)
@@ -119,7 +120,7 @@ def open_video(path: str | os.PathLike[str]) -> Iterator[tuple[InputContainer, V
     """
     import av
 
-    name = _check_path(path)
+    name = check_path(path)
     try:
         container = av.open(name, mode="r")
     except av.FFmpegError as exc:
@@ -134,9 +135,12 @@ def open_video(path: str | os.PathLike[str]) -> Iterator[tuple[InputContainer, V
         attached = av.stream.Disposition.attached_pic
         streams = [s for s in container.streams.video if not s.disposition & attached]
         if not streams:
-            kinds = ", ".join(sorted({s.type for s in container.streams})) or "none"
+            kinds = ", ".join(
+                sorted({"cover art" if s.type == "video" else s.type for s in container.streams})
+            )
             raise VideoDecodeError(
-                f"{name} has no video stream (streams: {kinds}); pass a file with a picture",
+                f"{name} has no video stream (it holds: {kinds or 'nothing'}); "
+                "pass a file with moving pictures",
                 path=name,
             )
         yield container, streams[0]

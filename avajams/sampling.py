@@ -26,7 +26,7 @@ from avajams._progress import Progress, ProgressCallback
 from avajams.errors import ConfigError, VideoDecodeError, VideoTooLargeError
 from avajams.media import (
     VideoDecodeWarning,
-    _check_path,
+    check_path,
     display_rotation,
     display_size,
     open_video,
@@ -237,7 +237,7 @@ class FrameSampler:
         progress: ProgressCallback | None = None,
     ) -> SampledFrames:
         """Sample the whole video (up to the bounds) into one :class:`SampledFrames`."""
-        name = _check_path(path)
+        name = check_path(path)
         times: list[float] = []
         images: list[NDArray[np.uint8]] = []
         with open_video(name) as (container, stream):
@@ -269,7 +269,7 @@ class FrameSampler:
         when the iterator is exhausted, closed, or garbage-collected (use
         ``contextlib.closing`` to close it early and deterministically).
         """
-        name = _check_path(path)
+        name = check_path(path)
         return self._iter(name)
 
     def _iter(self, name: str) -> Iterator[tuple[float, NDArray[np.uint8]]]:
