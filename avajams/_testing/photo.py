@@ -180,6 +180,7 @@ def _write(
     import av
 
     rate = Fraction(fps).limit_denominator(1001)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(os.fspath(path), "w", format="mp4") as container:
         video = container.add_stream("libx264", rate=rate)
         video.width, video.height = size
@@ -225,7 +226,7 @@ def make_photo_video(
 
     ``photos`` are names from :data:`PHOTOS` or RGB arrays; shots last ``shot_seconds``
     (default: the duration split evenly, one shot per photo) and cycle through the photos.
-    ``audio="music"`` adds a seeded stereo :func:`music_track`. ``crf`` and ``preset`` are
+    ``audio="music"`` adds a seeded stereo :func:`music_track`. Missing folders are made. ``crf`` and ``preset`` are
     libx264's (``"ultrafast"`` for big benchmark media). Same arguments, same pixels.
     """
     if not photos:
