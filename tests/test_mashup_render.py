@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from avajams.errors import MissingAudioError, OutputPathError
-from avajams.mashup import CutPlan, Mashup, MoviePyRenderer, RenderResult
+from avajams.errors import ConfigError, MissingAudioError, OutputPathError
+from avajams.mashup import CutPlan, Mashup, MoviePyRenderer, Renderer, RenderResult
 from avajams.mashup.plan import FitMode
 from avajams.mashup.render import placement
 from avajams.testing import make_clip, read_frame_code
@@ -299,6 +299,7 @@ def test_audio_lines_up_with_picture(media: dict[str, Clip], tmp_path: Path) -> 
 
 
 def test_user_shorter_than_music_loops(media: dict[str, Clip], tmp_path: Path) -> None:
+    """Also the user-video-without-audio case: user_short has no audio track."""
     sources = {"user": media["user_short"], "music": media["music"]}
     result = Mashup().render(sources["user"].path, sources["music"].path, tmp_path / "o.mp4")
     assert [s.source_start for s in result.plan.segments if s.source == "user"][:3] == [0, 0, 0]
@@ -469,3 +470,56 @@ def test_plan_without_rendering(media: dict[str, Clip]) -> None:
     assert plan.segments[0].source == "music"
     assert plan.cuts == (45, 90)
     assert CutPlan.from_json(plan.to_json()) == plan
+
+
+def test_variable_frame_rate_user_with_start_offset(media: dict[str, Clip], tmp_path: Path) -> None:
+    """A VFR user clip starting at 0.4 s: each output frame shows the covering source frame."""
+    path = make_clip(
+        tmp_path / "vfr.mp4",
+        tag=12,
+        fps=24,
+        duration=2.5,
+        size=(160, 90),
+        vfr=True,
+        start_time=0.4,
+        seed=3,
+    )
+    with av.open(str(path)) as container:
+        times = [float(f.time) for f in container.decode(video=0)]
+    origin = times[0]
+    result = Mashup(segment_seconds=0.5).render(path, media["music"].path, tmp_path / "o.mp4")
+    _, frames = decode_video(result.path)
+    plan = result.plan
+    for k, image in enumerate(frames):
+        source, j = plan.source_at(k)
+        if source != "user":
+            continue
+        t = origin + j / plan.fps
+        expected = max(i for i, ti in enumerate(times) if ti <= t + 1e-6)
+        assert read_frame_code(image) == (12, expected), k
+
+
+def test_custom_renderer_and_option_checks(media: dict[str, Clip], tmp_path: Path) -> None:
+    seen: list[CutPlan] = []
+
+    class Recording:
+        def render(
+            self, plan: CutPlan, user: object, music: object, out: object, **kwargs: object
+        ) -> Path:
+            seen.append(plan)
+            return MoviePyRenderer(size=(64, 36)).render(plan, user, music, out)  # type: ignore[arg-type]
+
+    assert isinstance(Recording(), Renderer)
+    result = Mashup(renderer=Recording(), max_duration=1.0).render(
+        media["user"].path, media["music"].path, tmp_path / "o.mp4"
+    )
+    assert seen == [result.plan]
+    assert result.size == (64, 36)
+    assert result.plan.frames == 30
+    with pytest.raises(ConfigError, match="renderer"):
+        Mashup(renderer=Recording(), fit="crop")
+    for bad in ({"segment_seconds": 0.0}, {"user_end": "stop"}, {"fps": -1.0}):
+        with pytest.raises(ConfigError):
+            Mashup(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="even"):
+        MoviePyRenderer(size=(65, 36))
