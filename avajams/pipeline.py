@@ -192,10 +192,11 @@ class InceptionConfig(_Section):
     threads: Annotated[int, Field(ge=0)] = 0
     """Threads of one onnxruntime run (0: onnxruntime's default, one per core)."""
 
-    def build(self) -> Embedder:
+    def build(self, *, show_progress: bool | None = None) -> Embedder:
+        """The embedder; ``show_progress`` is for the one-off model build on first use."""
         from avajams.embedding import load_embedder
 
-        return load_embedder("inception_v3", **self.build_options())
+        return load_embedder("inception_v3", **self.build_options(), show_progress=show_progress)
 
     def build_options(self) -> dict[str, Any]:
         """The keyword arguments :meth:`build` passes to ``load_embedder("inception_v3")``."""
@@ -670,8 +671,15 @@ class Pipeline:
     @property
     def embedder(self) -> Embedder:
         """The embedder (the default builds or loads the Inception v3 model on first use)."""
+        return self._get_embedder()
+
+    def _get_embedder(self, show_progress: bool | None = None) -> Embedder:
         if self._embedder is None:
-            self._embedder = self.config.embedder.build()
+            section = self.config.embedder
+            if isinstance(section, InceptionConfig):
+                self._embedder = section.build(show_progress=show_progress)
+            else:
+                self._embedder = section.build()
         return self._embedder
 
     @property
@@ -753,8 +761,8 @@ class Pipeline:
             paths = [paths]
         roots = [Path(p).expanduser() for p in paths]
         files = find_videos(roots)
+        embedder = self._get_embedder(show_progress)
         library = self.open_library(create=True)
-        embedder = self.embedder
         sampler = self.sampler
         jobs = [_Job(i, path, _key_for(path)) for i, path in enumerate(files)]
         added: list[str] = []
@@ -919,15 +927,22 @@ class Pipeline:
         return frames.times, vectors
 
     def match(
-        self, video: str | os.PathLike[str], k: int = 5, where: Mapping[str, Any] | None = None
+        self,
+        video: str | os.PathLike[str],
+        k: int = 5,
+        where: Mapping[str, Any] | None = None,
+        *,
+        show_progress: bool | None = None,
     ) -> list[Match]:
         """The ``k`` library videos most similar to ``video``, best first.
 
         Each :class:`avajams.Match` has its score (frame-level re-ranked) and its best-aligned
-        frame pairs. ``where`` filters on library metadata.
+        frame pairs. ``where`` filters on library metadata. ``show_progress`` applies to
+        building the model on first use.
         """
         from avajams.embedding import video_signature
 
+        self._get_embedder(show_progress)
         library = self.open_library()
         times, vectors = self.embed_video(video)
         signature = video_signature(vectors, method=self.config.library.signature)

@@ -195,7 +195,7 @@ def test_frames_are_batched_across_videos(media: Path, tmp_path: Path) -> None:
 
 def test_decoding_overlaps_inference(media: Path, tmp_path: Path) -> None:
     """Decoder thread and inference run at the same time: total ~ max, not the sum."""
-    delay = 0.03
+    delay = 0.06
     embedder = RecordingEmbedder(delay=delay)
     config = PipelineConfig.model_validate(
         {

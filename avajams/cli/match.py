@@ -28,7 +28,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from avajams.cli._shared import add_library_option, load_pipeline
+from avajams.cli._shared import add_library_option, load_pipeline, show_progress
 from avajams.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"-k must be at least 1, got {args.k}")
     where = _where(args.where)
     with load_pipeline(args) as pipe:
-        matches = pipe.match(args.video, k=args.k, where=where)
+        matches = pipe.match(args.video, k=args.k, where=where, show_progress=show_progress(args))
         report = pipe.report(args.video, args.report, matches=matches) if args.report else None
         directory = pipe.library_directory
     if args.json:
