@@ -358,6 +358,7 @@ class FrameSampler:
             try:
                 # demux() ends with an empty packet per stream, which flushes the decoder.
                 for packet in container.demux(stream):
+                    skipper.before(packet, pts0)
                     try:
                         yield from stream.decode(packet)
                     except av.error.EOFError:
@@ -374,6 +375,7 @@ class FrameSampler:
                 with contextlib.suppress(av.FFmpegError):
                     yield from stream.decode(None)
 
+        skipper = _SkipUnsampled(stream, a, b)
         frames = decoded()
         try:
             for frame in frames:
@@ -483,3 +485,46 @@ class FrameSampler:
         canvas = np.zeros((th, tw, 3), dtype=np.uint8)
         canvas[y : y + h, x : x + w] = rgb
         return canvas
+
+
+class _SkipUnsampled:
+    """Lets the decoder drop frames that no sample lands on and no other frame references.
+
+    At 1 sample/s of 30 fps H.264 with B-frames about half the frames are non-reference and
+    never sampled; ``skip_frame="NONREF"`` for their packets saves about a third of the
+    decoding time (measured by ``python -m benchmarks sampling``). Which frame a packet holds
+    is known before decoding only on a constant-rate grid, so this acts only while every packet
+    lasts the same number of ticks with its pts on that grid (from the first frame); the first
+    irregular packet turns it off for the rest of the file. A packet is decoded when a sample
+    falls within one frame of its interval (a dropped frame stays covered) or it is among the
+    last frames (so the truncation check sees the true end). H.264 and HEVC only: their
+    non-reference flag is exact.
+    """
+
+    _CODECS = frozenset({"h264", "hevc"})
+
+    def __init__(self, stream: VideoStream, a: int, b: int) -> None:
+        self._codec = stream.codec_context
+        self._a, self._b = a, b
+        self._on = self._codec.name in self._CODECS
+        self._duration = stream.duration
+        self._step: int | None = None
+        self._skipping = False
+
+    def before(self, packet: Any, pts0: int | None) -> None:
+        """Set the decoder's ``skip_frame`` for ``packet`` (``pts0``: first frame's pts)."""
+        skip = False
+        if self._on and pts0 is not None:
+            pts, step = packet.pts, packet.duration
+            if pts is None or not step or step != (self._step or step) or (pts - pts0) % step:
+                self._on = False
+            else:
+                self._step = step
+                offset = pts - pts0
+                first = max(0, -(-(offset - step) * self._a // self._b))  # first k at or after
+                near_sample = first * self._b < (offset + 2 * step) * self._a
+                near_end = self._duration is not None and offset + 4 * step >= self._duration
+                skip = not (near_sample or near_end)
+        if skip != self._skipping:
+            self._codec.skip_frame = "NONREF" if skip else "DEFAULT"
+            self._skipping = skip

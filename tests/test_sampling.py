@@ -87,6 +87,34 @@ def test_matches_oracle(tmp_path: Path, kwargs: dict[str, Any]) -> None:
     assert codes(frames, tag=4) == [i for _, i in expected]
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"fps": 30, "b_frames": 3, "gop": 60},
+        {"fps": Fraction(30000, 1001), "b_frames": 2, "gop": 250, "start_time": 0.5},
+    ],
+)
+def test_unsampled_non_reference_frames_are_skipped_exactly(
+    tmp_path: Path, kwargs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Constant-rate H.264: packets far from every sample go to the decoder as NONREF-skip,
+    and every sample still gets exactly its covering frame."""
+    import avajams.sampling as sampling
+
+    skipped: list[bool] = []
+    before = sampling._SkipUnsampled.before
+
+    def spy(self: Any, packet: Any, pts0: int | None) -> None:
+        before(self, packet, pts0)
+        skipped.append(self._skipping)
+
+    monkeypatch.setattr(sampling._SkipUnsampled, "before", spy)
+    path = make_clip(tmp_path / "long.mp4", duration=6.0, tag=2, **kwargs)
+    frames = FrameSampler(fps=1, size=32).sample(path)
+    assert codes(frames, tag=2) == [i for _, i in oracle(path, Fraction(1))]
+    assert sum(skipped) > len(skipped) // 2
+
+
 def test_upsampling_repeats_frames_as_separate_arrays(tmp_path: Path) -> None:
     path = make_clip(tmp_path / "a.mp4", duration=0.5, fps=10)
     frames = list(FrameSampler(fps=20, size=32).iter_frames(path))
