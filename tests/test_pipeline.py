@@ -308,3 +308,19 @@ def test_mashup_picks_the_best_match(media: Path, tmp_path: Path) -> None:
     with av.open(str(result.path)) as container:
         assert container.streams.video[0].codec_context.name == "h264"
         assert len(container.streams.audio) == 1
+
+
+def test_two_decoder_threads_give_the_same_library(media: Path, tmp_path: Path) -> None:
+    one = _pipe(tmp_path / "one")
+    two = _pipe(tmp_path / "two", sampler={"workers": 2, "queue_frames": 3})
+    with one, two:
+        a = one.index([media / "mv"])
+        b = two.index([media / "mv"])
+        assert sorted(a.added) == sorted(b.added)
+        assert a.frames == b.frames == 16
+        for key in one.open_library():
+            ea, eb = one.open_library().get(key), two.open_library().get(key)
+            assert ea.times is not None
+            assert eb.times is not None
+            assert list(ea.times) == list(eb.times)
+            assert np.allclose(ea.signature, eb.signature, atol=1e-3)  # type: ignore[arg-type]
