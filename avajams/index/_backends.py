@@ -138,8 +138,8 @@ class HnswParams:
     """
 
     M: int = 16
-    ef_construction: int = 200
-    ef: int = 128
+    ef_construction: int = 100
+    ef: int = 64
 
     def to_json(self) -> dict[str, int]:
         return {"M": self.M, "ef_construction": self.ef_construction, "ef": self.ef}
