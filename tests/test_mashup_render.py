@@ -127,9 +127,13 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Clip]:
             d, "music_4x3.mp4", tag=10, fps=24, duration=4.5, size=(192, 144), hz=990
         ),
     }
-    silent_chirp = clip(d, "chirp_video.mp4", tag=11, fps=30, duration=6.0, size=(160, 90))
-    chirp = with_chirp(silent_chirp.path, d / "music_chirp.mp4", 300.0, 3300.0)
-    clips["music_chirp"] = Clip(chirp, 11, 30.0, silent_chirp.frames, (160, 90), None)
+    for name, tag, start in (("music_chirp", 11, 0.0), ("music_chirp_late", 12, 0.5)):
+        # the late one's picture starts 0.5 s into its audio
+        silent = clip(
+            d, f"{name}_video.mp4", tag=tag, fps=30, duration=6.0, size=(160, 90), start_time=start
+        )
+        chirp = with_chirp(silent.path, d / f"{name}.mp4", 300.0, 3300.0)
+        clips[name] = Clip(chirp, tag, 30.0, silent.frames, (160, 90), None)
     return clips
 
 
@@ -276,9 +280,13 @@ def test_basic_render_is_frame_exact(media: dict[str, Clip], tmp_path: Path) -> 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # no temp files left
 
 
-def test_audio_lines_up_with_picture(media: dict[str, Clip], tmp_path: Path) -> None:
-    """The chirp's frequency at output time t is the music's at t: sync within one frame."""
-    music = media["music_chirp"]
+@pytest.mark.parametrize(("name", "video_start"), [("music_chirp", 0.0), ("music_chirp_late", 0.5)])
+def test_audio_lines_up_with_picture(
+    media: dict[str, Clip], tmp_path: Path, name: str, video_start: float
+) -> None:
+    """The chirp heard at output time t is the music's audio at the moment whose picture is
+    shown at t (the first video frame's time + t): sync within one frame."""
+    music = media[name]
     result = Mashup(segment_seconds=1.0).render(
         media["user"].path, music.path, tmp_path / "out.mp4"
     )
@@ -292,7 +300,7 @@ def test_audio_lines_up_with_picture(media: dict[str, Clip], tmp_path: Path) -> 
         lo = round(centre * rate) - win // 2
         measured = dominant_hz(samples[lo : lo + win], rate)
         # the music time whose chirp frequency we hear, minus the output time
-        offsets.append((measured - 300.0) / slope - (start + centre))
+        offsets.append((measured - 300.0) / slope - (video_start + start + centre))
     offset = float(np.median(offsets))
     print(f"audio offset {offset * 1000:.2f} ms (spread {np.std(offsets) * 1000:.2f} ms)")
     assert abs(offset) < 1 / result.plan.fps, f"audio is {offset * 1000:.1f} ms off the picture"

@@ -4,8 +4,10 @@ The MoviePy renderer reads each source itself with PyAV, frame-accurately, in on
 decoding pass per source (the user's video is rewound only when the plan loops it). Every
 picture is conformed to one canvas with swscale (letterbox or crop-to-fill, rotation side data
 applied), and MoviePy gets a single ``VideoClip`` whose frame function follows the plan, with
-the music video's soundtrack as its one continuous audio track. MoviePy encodes with the ffmpeg
-that imageio-ffmpeg bundles (H.264 + AAC, yuv420p, ``+faststart``).
+the music video's soundtrack as its one continuous audio track: decoded from the music video with
+PyAV, aligned to its first video frame, encoded once to AAC and muxed without re-encoding.
+MoviePy encodes the picture with the ffmpeg that imageio-ffmpeg bundles (H.264, yuv420p,
+``+faststart``).
 
 MoviePy 2.2's ``CompositeVideoClip`` is avoided on purpose: it is about ten times slower than
 MoviePy 1 (MoviePy issues #2395, #2506) and is not needed for a hard cut.
@@ -18,6 +20,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -300,22 +303,61 @@ class _PlanPictures:
         return picture
 
 
-def _close_ffmpeg_reader(reader: Any) -> None:
-    """Stop a MoviePy ``FFMPEG_AudioReader``'s ffmpeg and close its pipes.
+def write_soundtrack(music: VideoInfo, duration: float, out: Path, *, bit_rate: int) -> None:
+    """Write the music video's audio from its first video frame on, ``duration`` long, as AAC.
 
-    MoviePy 2.2's own ``close`` leaves the pipes open when ffmpeg already exited (it read the
-    whole file), which leaks file descriptors each time the reader restarts; this replaces it.
+    Sample ``n`` of the result plays at output time ``n / rate``, the moment the music video's
+    picture shows ``start_time + n / rate``, so picture and sound stay in sync even when the
+    audio stream starts before or after the video (padded with silence or trimmed).
     """
-    proc = reader.proc
-    if proc is None:
-        return
-    if proc.poll() is None:
-        proc.terminate()
-    for pipe in (proc.stdout, proc.stderr):
-        if pipe is not None:
-            pipe.close()
-    proc.wait()
-    reader.proc = None
+    import av
+
+    with av.open(music.path) as source, av.open(str(out), "w", format="mp4") as sink:
+        stream = source.streams.audio[0]
+        rate = stream.codec_context.sample_rate or music.audio_sample_rate or 44100
+        layout = "mono" if stream.codec_context.channels == 1 else "stereo"
+        encoder = sink.add_stream("aac", rate=rate)
+        encoder.layout = layout
+        encoder.bit_rate = bit_rate
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+        total = round(duration * rate)
+        written = 0
+        position: int | None = None  # output sample where the next decoded sample goes
+
+        def emit(samples: NDArray[np.float32]) -> None:
+            nonlocal written
+            samples = samples[:, : total - written]
+            if samples.shape[1] == 0:
+                return
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(samples), format="fltp", layout=layout
+            )
+            frame.sample_rate = rate
+            frame.pts = written
+            frame.time_base = Fraction(1, rate)
+            sink.mux(encoder.encode(frame))
+            written += samples.shape[1]
+
+        try:
+            for decoded in source.decode(stream):
+                if position is None and decoded.time is not None:
+                    position = round((float(decoded.time) - music.start_time) * rate)
+                for frame in resampler.resample(decoded):
+                    samples: NDArray[np.float32] = frame.to_ndarray().astype(np.float32, copy=False)
+                    if position is None:
+                        position = 0
+                    if position > written:  # audio starts after the picture: silence first
+                        emit(np.zeros((samples.shape[0], position - written), np.float32))
+                    skip = max(0, written - position)  # audio before the picture: dropped
+                    position += samples.shape[1]
+                    emit(samples[:, skip:])
+                if written >= total:
+                    break
+        except av.FFmpegError as exc:
+            raise VideoDecodeError(
+                f"decoding the soundtrack of {music.path} failed: {exc}", path=music.path
+            ) from exc
+        sink.mux(encoder.encode(None))
 
 
 class MoviePyRenderer:
@@ -337,7 +379,7 @@ class MoviePyRenderer:
         crossfade_ms: float = 0.0,
         preset: str = "medium",
         crf: int = 20,
-        audio_bitrate: str = "192k",
+        audio_bit_rate: int = 192_000,
         threads: int = 0,
     ) -> None:
         if fit not in ("letterbox", "crop"):
@@ -352,7 +394,7 @@ class MoviePyRenderer:
         self.crossfade_ms = float(crossfade_ms)
         self.preset = preset
         self.crf = int(crf)
-        self.audio_bitrate = audio_bitrate
+        self.audio_bitrate = int(audio_bit_rate)
         self.threads = threads
 
     def canvas_for(self, music: VideoInfo) -> tuple[int, int]:
@@ -392,83 +434,59 @@ class MoviePyRenderer:
             raise OutputPathError(f"cannot write {out_path}: {exc}", path=out_path) from exc
 
         readers: dict[str, _SourceReader] = {}
-        audio: Any = None
-        clip: Any = None
         done = False
         try:
-            readers["user"] = _SourceReader(user_info, canvas, self.fit, threads=self.threads)
-            readers["music"] = _SourceReader(music_info, canvas, self.fit, threads=self.threads)
             with (
+                tempfile.TemporaryDirectory(prefix="avajams-render-") as scratch,
                 Progress(
                     "render", plan.frames, unit="frame", show=show_progress, callback=progress
                 ) as bar,
-                tempfile.TemporaryDirectory(prefix="avajams-audio-") as audio_dir,
             ):
+                soundtrack = Path(scratch) / "soundtrack.m4a"
+                write_soundtrack(music_info, plan.duration, soundtrack, bit_rate=self.audio_bitrate)
+                readers["user"] = _SourceReader(user_info, canvas, self.fit, threads=self.threads)
+                readers["music"] = _SourceReader(music_info, canvas, self.fit, threads=self.threads)
                 pictures = _PlanPictures(plan, readers, crossfade_frames, bar)
-                audio, clip = self._clip(plan, pictures, music_info)
-                self._write(clip, partial, plan, music_info, audio_dir)
+                self._write(pictures, plan, soundtrack, partial)
             os.replace(partial, out_path)
             done = True
         finally:
-            for closeable in (clip, audio, *readers.values()):
-                if closeable is not None:
-                    closeable.close()
+            for reader in readers.values():
+                reader.close()
             if not done:
                 partial.unlink(missing_ok=True)
         log.info("wrote %s (%d frames, %.2f s)", out_path, plan.frames, plan.duration)
         return out_path
 
-    def _clip(self, plan: CutPlan, pictures: _PlanPictures, music: VideoInfo) -> tuple[Any, Any]:
-        from moviepy import AudioFileClip, VideoClip
+    def _write(
+        self, pictures: _PlanPictures, plan: CutPlan, soundtrack: Path, partial: Path
+    ) -> None:
+        from moviepy import VideoClip
 
         fps = plan.fps
 
         def frame_function(t: float) -> NDArray[np.uint8]:
             return pictures.frame(round(t * fps))
 
-        sample_rate = music.audio_sample_rate or 44100
-        try:
-            audio = AudioFileClip(music.path, fps=sample_rate)
-        except (OSError, KeyError) as exc:
-            raise MissingAudioError(
-                f"cannot read the soundtrack of {music.path}: {exc}", path=music.path
-            ) from exc
-        reader = audio.reader
-        reader.close = lambda: _close_ffmpeg_reader(reader)
-        try:
-            track = audio.subclipped(0, min(audio.duration, plan.duration))
-            # MoviePy renders int(duration * fps) frames; half a frame of slack keeps a float
-            # product like 61 / 29.97 * 29.97 = 60.999... from dropping the last one.
-            clip = VideoClip(frame_function, duration=(plan.frames + 0.5) / fps).with_audio(track)
-        except BaseException:
-            audio.close()
-            raise
-        return audio, clip
-
-    def _write(
-        self, clip: Any, partial: Path, plan: CutPlan, music: VideoInfo, audio_dir: str
-    ) -> None:
+        # MoviePy renders int(duration * fps) frames; half a frame of slack keeps a float
+        # product like 61 / 29.97 * 29.97 = 60.999... from dropping the last one.
+        clip = VideoClip(frame_function, duration=(plan.frames + 0.5) / fps)
         try:
             clip.write_videofile(
                 str(partial),
-                fps=plan.fps,
+                fps=fps,
                 codec="libx264",
-                audio_codec="aac",
-                audio_fps=music.audio_sample_rate or 44100,
-                audio_bitrate=self.audio_bitrate,
+                audio=str(soundtrack),  # muxed as is: the one continuous track
+                audio_codec="copy",
                 preset=self.preset,
                 ffmpeg_params=[
-                    "-crf",
-                    str(self.crf),
-                    "-pix_fmt",
-                    "yuv420p",
-                    "-movflags",
-                    "+faststart",
+                    *("-crf", str(self.crf), "-pix_fmt", "yuv420p", "-movflags", "+faststart"),
                 ],
-                temp_audiofile_path=audio_dir,
                 logger=None,
             )
         except AvajamsError:
             raise
         except OSError as exc:
             raise RenderError(f"encoding {partial.name} failed: {exc}", path=partial) from exc
+        finally:
+            clip.close()
