@@ -548,14 +548,16 @@ class _Decoders:
         for thread in self._threads:
             thread.start()
 
-    def _put(self, item: tuple[int, _Job | None, Any]) -> bool:
+    def _put(self, item: tuple[int, _Job | None, Any]) -> float | None:
+        """Queue ``item``; the seconds spent waiting for room, or None once stopped."""
+        started = time.perf_counter()
         while not self._stop.is_set():
             try:
                 self.queue.put(item, timeout=0.1)
-                return True
+                return time.perf_counter() - started
             except queue.Full:
                 continue
-        return False
+        return None
 
     def _next(self) -> _Job | None:
         with self._lock:
@@ -572,23 +574,31 @@ class _Decoders:
                     job.content_hash = content_hash(job.path)
                     t1 = time.perf_counter()
                     job.duration = probe(job.path).duration
-                    if not self._put((_START, job, None)):
+                    if self._put((_START, job, None)) is None:
                         return
-                    count = 0
-                    for t, image in self._sampler.iter_frames(job.path):
-                        if job.cancelled.is_set():
-                            break
-                        if not self._put((_FRAME, job, (t, image))):
-                            return
-                        count += 1
+                    count, blocked = 0, 0.0
+                    frames = self._sampler.iter_frames(job.path)
+                    try:
+                        for t, image in frames:
+                            if job.cancelled.is_set():
+                                break
+                            waited = self._put((_FRAME, job, (t, image)))
+                            if waited is None:
+                                return
+                            blocked += waited
+                            count += 1
+                    finally:
+                        close = getattr(frames, "close", None)
+                        if close is not None:
+                            close()  # release the decoder now, not when collected
                     t2 = time.perf_counter()
                     with self._lock:
                         self.hash_seconds += t1 - t0
-                        self.decode_seconds += t2 - t1
-                    if not self._put((_END, job, count)):
+                        self.decode_seconds += t2 - t1 - blocked  # not waiting for room
+                    if self._put((_END, job, count)) is None:
                         return
                 except (AvajamsError, OSError) as exc:
-                    if not self._put((_ERROR, job, exc)):
+                    if self._put((_ERROR, job, exc)) is None:
                         return
         except BaseException as exc:  # a bug: hand it to the consumer to re-raise
             self._put((_FATAL, None, exc))

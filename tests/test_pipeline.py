@@ -68,6 +68,7 @@ class RecordingEmbedder(FakeEmbedder):
     def __init__(self, *, delay: float = 0.0, fail_on: int | None = None) -> None:
         super().__init__(dim=48)
         self.batches: list[int] = []
+        self.busy: list[tuple[float, float]] = []  # (start, end) of each simulated inference
         self.delay = delay
         self.fail_on = fail_on
 
@@ -75,7 +76,9 @@ class RecordingEmbedder(FakeEmbedder):
         if self.fail_on is not None and len(self.batches) + 1 == self.fail_on:
             raise RuntimeError("inference blew up")
         self.batches.append(len(images))
+        start = time.perf_counter()
         time.sleep(self.delay * len(images))
+        self.busy.append((start, time.perf_counter()))
         return super().embed(images)
 
 
@@ -86,6 +89,7 @@ class SlowSampler:
         self.inner = FrameSampler(fps=1.0, size=64)
         self.delay = delay
         self.broken = broken
+        self.busy: list[tuple[float, float]] = []  # (start, end) of each simulated decode
 
     def sample(self, path: Any) -> SampledFrames:
         return self.inner.sample(path)
@@ -94,7 +98,9 @@ class SlowSampler:
         for t, image in self.inner.iter_frames(path):
             if self.broken is not None and Path(path).name == self.broken:
                 raise KeyError("a bug in the sampler")
+            start = time.perf_counter()
             time.sleep(self.delay)
+            self.busy.append((start, time.perf_counter()))
             yield t, image
 
 
@@ -194,22 +200,31 @@ def test_frames_are_batched_across_videos(media: Path, tmp_path: Path) -> None:
 
 
 def test_decoding_overlaps_inference(media: Path, tmp_path: Path) -> None:
-    """Decoder thread and inference run at the same time: total ~ max, not the sum."""
-    delay = 0.06
+    """The decoder thread works while inference runs, not in turns.
+
+    Both sides simulate their work with sleeps and record when; with a serial design the
+    intervals would never intersect. Measured as interval overlap, not wall-clock totals, so
+    a loaded machine does not make the test flaky.
+    """
+    delay = 0.04
     embedder = RecordingEmbedder(delay=delay)
+    sampler = SlowSampler(delay)
     config = PipelineConfig.model_validate(
         {
             "library": {"directory": str(tmp_path / "lib")},
             "embedder": {"kind": "avajams.testing:FakeEmbedder", "batch_size": 2},
         }
     )
-    with Pipeline(config, embedder=embedder, sampler=SlowSampler(delay)) as pipe:
+    with Pipeline(config, embedder=embedder, sampler=sampler) as pipe:
         summary = pipe.index([media / "mv"])
-    serial = 2 * delay * 16
     assert summary.frames == 16
     assert summary.timings["decode"] >= delay * 16 * 0.9
     assert summary.timings["embed"] >= delay * 16 * 0.9
-    assert summary.timings["total"] < 0.8 * serial, summary.timings
+    overlap = sum(
+        max(0.0, min(e1, d1) - max(e0, d0)) for e0, e1 in embedder.busy for d0, d1 in sampler.busy
+    )
+    inference = sum(e1 - e0 for e0, e1 in embedder.busy)
+    assert overlap > 0.5 * inference, (overlap, inference)
 
 
 def test_worker_bug_is_reraised_and_threads_joined(media: Path, tmp_path: Path) -> None:
