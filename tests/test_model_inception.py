@@ -122,8 +122,8 @@ def test_semantic_sanity_on_photographs(inception: OnnxEmbedder) -> None:
         sims = variant @ base.T  # (variant, original)
         for i in range(len(photos)):
             others = np.delete(sims[i], i)
-            assert sims[i, i] > others.max() + 0.05, sims
-        assert np.all(np.diag(sims) > 0.7)
+            assert sims[i, i] > others.max() + 0.2, sims
+        assert np.all(np.diag(sims) > 0.85)
 
 
 def test_contract_on_real_model(inception: OnnxEmbedder) -> None:

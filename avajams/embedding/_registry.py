@@ -154,9 +154,12 @@ def _call(target: object, label: str, options: dict[str, Any]) -> object:
     if not callable(target):
         raise EmbedderError(f"embedder {label!r} is neither a class, a factory nor an embedder")
     try:
-        return target(**options)
+        inspect.signature(target).bind(**options)
     except TypeError as exc:
         raise ConfigError(f"invalid options for embedder {label!r}: {exc}") from exc
+    except ValueError:  # no introspectable signature (some builtins); let the call decide
+        pass
+    return target(**options)
 
 
 def _check(obj: object, label: str) -> Embedder:
