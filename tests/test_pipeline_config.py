@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pydantic
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from avajams import ConfigError, PipelineConfig
 from avajams.pipeline import (
@@ -205,3 +207,35 @@ def test_builtin_sections_match_the_backends_they_build() -> None:
     assert mashup.segment_seconds == 1.5
     assert mashup.user_end == "hold"
     assert mashup.fps == 12
+
+
+@given(
+    fps=st.floats(min_value=0.01, max_value=60, allow_nan=False),
+    size=st.one_of(
+        st.none(),
+        st.integers(1, 4096),
+        st.tuples(st.integers(1, 4096), st.integers(1, 4096)),
+    ),
+    fit=st.sampled_from(["stretch", "crop", "letterbox"]),
+    batch=st.integers(1, 512),
+    segment=st.floats(min_value=0.05, max_value=60, allow_nan=False),
+    directory=st.one_of(st.none(), st.just("/data/lib")),
+)
+def test_any_valid_config_round_trips(
+    fps: float,
+    size: int | tuple[int, int] | None,
+    fit: str,
+    batch: int,
+    segment: float,
+    directory: str | None,
+) -> None:
+    config = PipelineConfig.model_validate(
+        {
+            "sampler": {"fps": fps, "size": size, "fit": fit},
+            "embedder": {"batch_size": batch},
+            "library": {"directory": directory},
+            "mashup": {"segment_seconds": segment},
+        }
+    )
+    assert PipelineConfig.model_validate_json(config.model_dump_json()) == config
+    assert PipelineConfig.from_mapping(config.model_dump(mode="json")) == config
