@@ -408,3 +408,24 @@ def test_logging_quiet_on_normal_use(
         with VideoIndex.open(tmp_path / "lib", readonly=True) as lib:
             assert len(lib) == 2
     assert [r for r in caplog.records if r.name.startswith("avajams")] == []
+
+
+def test_where_through_the_graph_filter(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Force the hnswlib filter-callback path (normally taken above 2,048 eligible videos)."""
+    monkeypatch.setattr(HnswBackend, "EXACT_FILTER_LIMIT", 0)
+    rng = np.random.default_rng(14)
+    vecs = unit(rng, 400)
+    with make(tmp_path, backend) as lib:
+        with lib.transaction():
+            for i, v in enumerate(vecs):
+                lib.add(f"v{i}", v, metadata={"third": i % 3 == 0})
+        for i in range(0, 400, 40):  # removed videos never come back through the filter
+            lib.remove(f"v{i}")
+        model = {f"v{i}": v for i, v in enumerate(vecs) if i % 3 == 0 and i % 40}
+        for q in unit(rng, 10):
+            res = lib.search(q, k=10, where={"third": True})
+            assert len(res) == 10
+            assert all(m.metadata == {"third": True} for m in res)
+            assert [m.key for m in res] == exact_top(model, q, 10)

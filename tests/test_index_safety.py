@@ -125,6 +125,11 @@ def test_kill_at_random_points_leaves_a_prefix(tmp_path: Path) -> None:
         trials += 1
     assert trials >= 20
     assert n > 20  # the writers made progress
+    VideoIndex.open(lib_dir).close()
+    assert sorted(p.name for p in lib_dir.iterdir() if not p.name.startswith("catalogue")) == [
+        "signatures.hnsw",
+        "write.lock",
+    ]  # no temp files of interrupted saves left behind
 
 
 def test_second_writer_is_refused_readers_are_fine(tmp_path: Path) -> None:

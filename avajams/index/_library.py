@@ -202,6 +202,9 @@ class VideoIndex:
         self._closed = False
         self._pending: list[tuple[str, int, NDArray[np.float32] | None, dict[str, Any] | None]] = []
         self._md_cache: dict[int, dict[str, Any]] | None = None
+        if lock is not None:  # temp files of saves cut short by a crash; no one else saves
+            for stale in directory.glob(f".{INDEX_NAME}.*.tmp"):
+                stale.unlink(missing_ok=True)
         self._dim = int(meta["dim"])
         self._hnsw_params = HnswParams.from_json(meta["hnsw"])
         self._backend_choice: BackendName = backend_choice or meta["backend"]
