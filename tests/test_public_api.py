@@ -5,18 +5,51 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import avajams
 import avajams.errors
 
 EXPECTED = {
-    "AlignedPair", "AvajamsError", "ConfigError", "CutPlan", "Embedder", "EmbedderError",
-    "EmbedderMismatchError", "FrameSampler", "LibraryCorruptError", "LibraryError",
-    "LibraryLockedError", "LibraryNotFoundError", "Mashup", "Match", "MissingAudioError",
-    "ModelError", "ModelFetchError", "ModelIntegrityError", "OutputPathError", "Pipeline",
-    "PipelineConfig", "ProviderError", "RenderError", "RenderResult", "Renderer",
-    "SampledFrames", "Sampler", "Segment", "VectorError", "VideoDecodeError", "VideoError",
-    "VideoIndex", "VideoInfo", "VideoNotFoundError", "VideoTooLargeError", "__version__",
-    "load_embedder", "probe", "video_signature",
+    "AlignedPair",
+    "AvajamsError",
+    "ConfigError",
+    "CutPlan",
+    "Embedder",
+    "EmbedderError",
+    "EmbedderMismatchError",
+    "FrameSampler",
+    "LibraryCorruptError",
+    "LibraryError",
+    "LibraryLockedError",
+    "LibraryNotFoundError",
+    "Mashup",
+    "Match",
+    "MissingAudioError",
+    "ModelError",
+    "ModelFetchError",
+    "ModelIntegrityError",
+    "OutputPathError",
+    "Pipeline",
+    "PipelineConfig",
+    "ProviderError",
+    "RenderError",
+    "RenderResult",
+    "Renderer",
+    "SampledFrames",
+    "Sampler",
+    "Segment",
+    "VectorError",
+    "VideoDecodeError",
+    "VideoError",
+    "VideoIndex",
+    "VideoInfo",
+    "VideoNotFoundError",
+    "VideoTooLargeError",
+    "__version__",
+    "load_embedder",
+    "probe",
+    "video_signature",
 }
 
 
@@ -55,9 +88,5 @@ def test_import_is_cheap() -> None:
 
 
 def test_unknown_attribute_raises() -> None:
-    try:
+    with pytest.raises(AttributeError, match="NoSuchThing"):
         avajams.NoSuchThing  # noqa: B018
-    except AttributeError as exc:
-        assert "NoSuchThing" in str(exc)
-    else:  # pragma: no cover
-        raise AssertionError("expected AttributeError")
