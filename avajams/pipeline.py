@@ -765,6 +765,10 @@ class Pipeline:
         ``failed`` and skipped; every finished video is written to the library as it completes,
         so an interrupted run keeps what it did. ``remove_missing`` drops library entries whose
         file was under one of the given folders but no longer exists.
+
+        Progress: bars for ``videos`` (done of total) and ``frames`` (embedded) when
+        ``show_progress`` is true (None: when standard error is a terminal), and
+        ``progress(stage, done, total)`` calls for the same two stages.
         """
         started = time.perf_counter()
         if isinstance(paths, str | os.PathLike):
