@@ -21,6 +21,7 @@ DOCS = ROOT / "docs"
 RUN_ELSEWHERE = {
     "custom-embedders.md": "tests/test_embedding_docs.py",
     "sampling.md": "tests/test_sampling.py",
+    "library.md": "tests/test_index_docs.py",
 }
 # pages whose blocks run the real Inception v3 model
 NEEDS_MODEL = {"quickstart.md", "README.md"}
