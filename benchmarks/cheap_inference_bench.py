@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from benchmarks import _baselines, _media
-from benchmarks._common import log, ratio, round_sig
+from benchmarks._common import Timing, best, log, ratio, round_sig, timed
 
 Vectors = NDArray[np.float32]
 Frames = NDArray[np.uint8]
@@ -174,9 +174,19 @@ def quality(
     var_top = top1(np.stack([signature(v) for v in variant["queries"]]), var_lib)
     out["video_top1_agreement"] = float(np.mean(ref_top == var_top))
     out["video_top1_correct"] = float(np.mean(var_top == np.asarray(truth)))
+    # frame level: the library frame nearest each query frame (what alignment uses); the
+    # library is sampled at 1 fps, so "within one sample" of fp32's choice is within 1 s
+    owner = np.concatenate([np.full(len(v), i) for i, v in enumerate(reference["library"])])
+    index = np.concatenate([np.arange(len(v)) for v in reference["library"]])
     ref_frames = top1(np.concatenate(reference["queries"]), np.concatenate(reference["library"]))
     var_frames = top1(np.concatenate(variant["queries"]), np.concatenate(variant["library"]))
     out["frame_top1_agreement"] = float(np.mean(ref_frames == var_frames))
+    out["frame_top1_within_1s"] = float(
+        np.mean(
+            (owner[ref_frames] == owner[var_frames])
+            & (np.abs(index[ref_frames] - index[var_frames]) <= 1)
+        )
+    )
     return out
 
 
@@ -185,10 +195,8 @@ def quality(
 
 def _embed_all(
     embed: Callable[[Frames], Vectors], videos: dict[str, list[Frames]]
-) -> tuple[float, dict[str, list[Vectors]]]:
-    t0 = time.perf_counter()
-    out = {part: [embed(images) for images in clips] for part, clips in videos.items()}
-    return time.perf_counter() - t0, out
+) -> tuple[Timing, dict[str, list[Vectors]]]:
+    return timed(lambda: {part: [embed(im) for im in clips] for part, clips in videos.items()})
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -206,24 +214,12 @@ def run(quick: bool) -> dict[str, Any]:
     n_frames = sum(len(x) for clips in videos.values() for x in clips)
 
     fp32 = OrtModel(embedder.model_path, batch)  # type: ignore[attr-defined]
-    fp32.embed(videos["library"][0][:1])
-    log(f"cheap inference: fp32 on {n_frames} frames")
-    fp32_s, reference = _embed_all(fp32.embed, videos)
+    fp32.embed(videos["library"][0][:batch])
     # the bare session must give what avajams' embedder gives
     check = embedder.embed(videos["queries"][0][:2])
-    assert np.allclose(check, reference["queries"][0][:2], atol=1e-4)
-    ref_quality = quality(reference, reference, truth)
-    rows: list[dict[str, Any]] = [
-        {
-            "case": "fp32 (reference)",
-            "seconds": round_sig(fp32_s),
-            "embedded": n_frames,
-            "speedup": 1.0,
-            **{k: round_sig(v) for k, v in ref_quality.items()},
-        }
-    ]
+    assert np.allclose(check, fp32.embed(videos["queries"][0][:2]), atol=1e-4)
 
-    # (a) int8 static quantisation
+    # (a) int8 static quantisation, calibrated on frames spread over the library videos
     cal_count = 16 if quick else 64
     pool = np.concatenate(videos["library"])
     calibration = pool[np.linspace(0, len(pool) - 1, cal_count).astype(int)]
@@ -234,41 +230,55 @@ def run(quick: bool) -> dict[str, Any]:
         quantize_int8(embedder.model_path, int8_path, calibration)  # type: ignore[attr-defined]
         log(f"quantised in {time.perf_counter() - t0:.0f} s")
     int8 = OrtModel(int8_path, batch)
-    int8.embed(videos["library"][0][:1])
-    log("cheap inference: int8")
-    int8_s, int8_vectors = _embed_all(int8.embed, videos)
-    rows.append(
-        {
-            "case": "int8 QDQ per-channel",
-            "seconds": round_sig(int8_s),
-            "embedded": n_frames,
-            "speedup": round_sig(ratio(fp32_s, int8_s)),
-            **{k: round_sig(v) for k, v in quality(reference, int8_vectors, truth).items()},
-        }
-    )
+    int8.embed(videos["library"][0][:batch])
 
-    # (b) near-duplicate skipping, fp32
+    # (b) near-duplicate skipping in front of the fp32 model
     thresholds = (2.0, 4.0, 8.0) if quick else (1.0, 2.0, 4.0, 8.0, 16.0)
-    for threshold in thresholds:
-        kept = 0
+    kept: dict[str, int] = {}
 
-        def dedupe(images: Frames, threshold: float = threshold) -> Vectors:
-            nonlocal kept
+    def deduplicating(threshold: float, name: str) -> Callable[[Frames], Vectors]:
+        def embed(images: Frames) -> Vectors:
             vectors, n = embed_deduplicated(fp32.embed, images, threshold)
-            kept += n
+            kept[name] = kept.get(name, 0) + n
             return vectors
 
-        log(f"cheap inference: skip near-duplicates, threshold {threshold:g}")
-        seconds, vectors = _embed_all(dedupe, videos)
+        return embed
+
+    cases: dict[str, Callable[[Frames], Vectors]] = {
+        "fp32 (reference)": fp32.embed,
+        "int8 QDQ per-channel": int8.embed,
+    }
+    for threshold in thresholds:
+        name = f"skip near-duplicates < {threshold:g}"
+        cases[name] = deduplicating(threshold, name)
+
+    repeats = 1 if quick else 2
+    timings: dict[str, list[Timing]] = {name: [] for name in cases}
+    vectors: dict[str, dict[str, list[Vectors]]] = {}
+    for round_ in range(repeats):  # interleaved rounds: noise lands on every case
+        for name, embed in cases.items():
+            log(f"cheap inference: {name} on {n_frames} frames (round {round_ + 1})")
+            kept.pop(name, None)
+            timing, vectors[name] = _embed_all(embed, videos)
+            timings[name].append(timing)
+    reference = vectors["fp32 (reference)"]
+    fp32_best = best(timings["fp32 (reference)"])
+    rows: list[dict[str, Any]] = []
+    for name in cases:
+        t = best(timings[name])
+        embedded = kept.get(name, n_frames)
         rows.append(
             {
-                "case": f"skip near-duplicates < {threshold:g}",
-                "seconds": round_sig(seconds),
-                "embedded": kept,
-                "speedup": round_sig(ratio(fp32_s, seconds)),
-                **{k: round_sig(v) for k, v in quality(reference, vectors, truth).items()},
+                "case": name,
+                "seconds": round_sig(t.wall),
+                "cpu_s_per_frame": round_sig(t.cpu / n_frames),
+                "embedded": embedded,
+                "speedup": round_sig(ratio(fp32_best.wall, t.wall)),
+                "cpu_speedup": round_sig(ratio(fp32_best.cpu, t.cpu)),
+                **{k: round_sig(v) for k, v in quality(reference, vectors[name], truth).items()},
             }
         )
+    int8_row = rows[1]
     return {
         "description": "int8 quantisation and near-duplicate skipping vs fp32, same frames",
         "params": {
@@ -277,10 +287,17 @@ def run(quick: bool) -> dict[str, Any]:
             "frames": n_frames,
             "batch_size": batch,
             "calibration_frames": cal_count,
+            "repeats": repeats,
         },
         "rows": rows,
         "ratios": {
-            "int8_speedup": rows[1]["speedup"],
-            "int8_signature_cosine_min": rows[1]["signature_cosine_min"],
+            "int8_speedup": int8_row["speedup"],
+            "int8_cpu_speedup": int8_row["cpu_speedup"],
+            "int8_signature_cosine_min": int8_row["signature_cosine_min"],
+            "int8_video_top1_agreement": int8_row["video_top1_agreement"],
         },
+        "notes": [
+            "cpu_speedup compares CPU seconds, which a busy neighbour disturbs less than wall "
+            "time; speedup is wall time, best of the interleaved rounds",
+        ],
     }

@@ -325,3 +325,62 @@ def test_model_flops_counts_conv_matmul_gemm_per_image(batch: int) -> None:
     assert flops["MatMul"] == 2 * 5 * 8
     assert flops["Gemm"] == 2 * 4 * 5
     assert flops["total"] == flops["Conv"] + flops["MatMul"] + flops["Gemm"]
+
+
+# --- cheap inference helpers ------------------------------------------------------------------
+
+
+def test_thumbnails_are_area_averages() -> None:
+    from benchmarks.cheap_inference_bench import thumbnails
+
+    images = np.zeros((2, 32, 48, 3), np.uint8)
+    images[1, :16, :24] = 255  # top-left quarter white
+    thumbs = thumbnails(images, size=4)
+    assert thumbs.shape == (2, 4, 4)
+    assert np.all(thumbs[0] == 0)
+    assert np.allclose(thumbs[1][:2, :2], 255)
+    assert np.allclose(thumbs[1][2:, :], 0)
+    assert np.allclose(thumbs[1][:, 2:], 0)
+
+
+def test_keep_mask_compares_with_the_last_embedded_frame() -> None:
+    from benchmarks.cheap_inference_bench import keep_mask
+
+    # a slow drift of 1 per frame: the previous frame is always within 1.5, the anchor is not
+    thumbs = np.stack([np.full((4, 4), v, np.float32) for v in (0, 1, 2, 3, 10, 10)])
+    assert keep_mask(thumbs, 1.5).tolist() == [0, 0, 2, 2, 4, 4]
+    assert keep_mask(thumbs, 0.0).tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_embed_deduplicated_reuses_the_anchor_vector() -> None:
+    from benchmarks.cheap_inference_bench import embed_deduplicated
+
+    images = np.zeros((4, 16, 16, 3), np.uint8)
+    images[2:] = 200
+    embedder = _MeanColourEmbedder()
+    vectors, kept = embed_deduplicated(embedder.embed, images, threshold=1.0)
+    assert kept == 2
+    assert embedder.batches == [2]
+    assert np.allclose(vectors, embedder.embed(images))
+
+
+def test_quality_of_the_reference_against_itself_is_perfect() -> None:
+    from benchmarks.cheap_inference_bench import quality
+
+    rng = np.random.default_rng(0)
+
+    def unit(n: int) -> np.ndarray:
+        v = rng.standard_normal((n, 8)).astype(np.float32)
+        out: np.ndarray = v / np.linalg.norm(v, axis=1, keepdims=True)
+        return out
+
+    library = [unit(5), unit(6)]
+    queries = [library[1][1:4] + 0.01, library[0][:3] + 0.01]
+    reference = {"library": library, "queries": queries}
+    same = quality(reference, reference, truth=[1, 0])
+    assert same["signature_cosine_min"] == pytest.approx(1.0, abs=1e-6)
+    assert same["video_top1_agreement"] == 1.0
+    assert same["video_top1_correct"] == 1.0
+    assert same["frame_top1_agreement"] == 1.0
+    noisy = {"library": [unit(5), unit(6)], "queries": queries}
+    assert quality(reference, noisy, truth=[1, 0])["signature_cosine_min"] < 0.9
