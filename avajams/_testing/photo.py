@@ -226,8 +226,9 @@ def make_photo_video(
 
     ``photos`` are names from :data:`PHOTOS` or RGB arrays; shots last ``shot_seconds``
     (default: the duration split evenly, one shot per photo) and cycle through the photos.
-    ``audio="music"`` adds a seeded stereo :func:`music_track`. Missing folders are made. ``crf`` and ``preset`` are
-    libx264's (``"ultrafast"`` for big benchmark media). Same arguments, same pixels.
+    ``audio="music"`` adds a seeded stereo :func:`music_track`. ``crf`` and ``preset`` are
+    libx264's (``"ultrafast"`` for big benchmark media). Missing folders are made. Same
+    arguments, same pixels.
     """
     if not photos:
         raise ValueError("make_photo_video needs at least one photo")
