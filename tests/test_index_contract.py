@@ -429,3 +429,14 @@ def test_where_through_the_graph_filter(
             assert len(res) == 10
             assert all(m.metadata == {"third": True} for m in res)
             assert [m.key for m in res] == exact_top(model, q, 10)
+
+
+def test_dropped_handle_releases_the_lock(tmp_path: Path, backend: str) -> None:
+    import gc
+
+    lib = make(tmp_path, backend)
+    lib.add("a", np.ones(DIM))
+    del lib
+    gc.collect()
+    with VideoIndex.open(tmp_path / "lib") as again:  # not LibraryLockedError
+        assert again.keys() == ["a"]

@@ -9,6 +9,7 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Set
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -208,6 +209,8 @@ class VideoIndex:
         self._dim = int(meta["dim"])
         self._hnsw_params = HnswParams.from_json(meta["hnsw"])
         self._backend_choice: BackendName = backend_choice or meta["backend"]
+        # a handle dropped without close() still gives back its connection and lock
+        self._finalizer = weakref.finalize(self, _release, catalogue, lock)
         self._backend: VectorBackend = self._load_backend()
 
     # -- construction ------------------------------------------------------------------
@@ -801,10 +804,8 @@ class VideoIndex:
                     self.flush()
             finally:
                 self._closed = True
-                self._cat.close()
-                if self._lock is not None:
-                    self._lock.release()
-                    self._lock = None
+                self._finalizer()
+                self._lock = None
 
     def __enter__(self) -> VideoIndex:
         return self
@@ -816,6 +817,12 @@ class VideoIndex:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _release(catalogue: Catalogue, lock: _WriteLock | None) -> None:
+    catalogue.close()
+    if lock is not None:
+        lock.release()
 
 
 def _check_embedder(stored: str, given: str, directory: Path) -> None:
