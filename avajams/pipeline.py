@@ -191,6 +191,8 @@ class InceptionConfig(_Section):
     """Frames per inference call; indexing batches frames across videos to fill it."""
     threads: Annotated[int, Field(ge=0)] = 0
     """Threads of one onnxruntime run (0: onnxruntime's default, one per core)."""
+    precision: Literal["fp32", "int8"] = "fp32"
+    """``int8``: a quantised copy, ~1.8x faster on a CPU (see docs/performance.md)."""
 
     def build(self, *, show_progress: bool | None = None) -> Embedder:
         """The embedder; ``show_progress`` is for the one-off model build on first use."""
@@ -205,6 +207,7 @@ class InceptionConfig(_Section):
             "providers": list(self.providers),
             "batch_size": self.batch_size,
             "threads": self.threads,
+            "precision": self.precision,
         }
 
 

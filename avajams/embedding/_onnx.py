@@ -104,11 +104,23 @@ class OnnxEmbedder:
         providers: Sequence[ProviderSpec] | None = None,
         batch_size: int = 16,
         threads: int = 0,
+        precision: str = "fp32",
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
     ) -> OnnxEmbedder:
-        """The default Inception v3 embedder, building the model into the cache on first use."""
+        """The default Inception v3 embedder, building the model into the cache on first use.
+
+        ``precision="int8"`` runs an int8 copy of the model (quantised once, into the cache):
+        about 1.8x faster on a CPU, signatures about 0.99 cosine from fp32's; it has its own
+        embedder id, so its libraries never mix with fp32 ones (see docs/performance.md).
+        """
+        if precision not in ("fp32", "int8"):
+            raise ConfigError(f"precision must be 'fp32' or 'int8', got {precision!r}")
         info = ensure_model(source, show_progress=show_progress, progress=progress)
+        if precision == "int8":
+            from avajams.embedding._quantize import ensure_int8_model
+
+            info = ensure_int8_model(info, show_progress=show_progress, progress=progress)
         return cls(info, providers=providers, batch_size=batch_size, threads=threads)
 
     @property
