@@ -192,7 +192,7 @@ class InceptionConfig(_Section):
     threads: Annotated[int, Field(ge=0)] = 0
     """Threads of one onnxruntime run (0: onnxruntime's default, one per core)."""
     precision: Literal["fp32", "int8"] = "fp32"
-    """``int8``: a quantised copy, ~1.8x faster on a CPU (see docs/performance.md)."""
+    """`int8`: a quantised copy of the model, about 1.6x faster on a CPU (docs/performance.md)."""
 
     def build(self, *, show_progress: bool | None = None) -> Embedder:
         """The embedder; ``show_progress`` is for the one-off model build on first use."""

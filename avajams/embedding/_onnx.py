@@ -111,7 +111,7 @@ class OnnxEmbedder:
         """The default Inception v3 embedder, building the model into the cache on first use.
 
         ``precision="int8"`` runs an int8 copy of the model (quantised once, into the cache):
-        about 1.8x faster on a CPU, signatures about 0.99 cosine from fp32's; it has its own
+        about 1.6x faster on a CPU, signatures about 0.99 cosine from fp32's; it has its own
         embedder id, so its libraries never mix with fp32 ones (see docs/performance.md).
         """
         if precision not in ("fp32", "int8"):

@@ -1,4 +1,4 @@
-"""An int8 copy of the Inception v3 model: about 1.8x faster on a CPU, signatures ~0.99 alike.
+"""An int8 copy of the Inception v3 model: about 1.6x faster on a CPU, signatures ~0.99 alike.
 
 Static quantisation with onnxruntime's own tools: QDQ format, int8 weights per output channel
 (7-bit range, so CPUs without VNNI never saturate their 8-bit multiply-adds), uint8 activations
