@@ -6,6 +6,8 @@
 - ``PyAV encode only``: the same number of 1280x720 frames encoded in-process by PyAV with the
   same codec settings (libx264, same preset and crf, yuv420p) — the encoder limit. Its
   pictures are real frames of the two sources, decoded beforehand and cycled;
+- ``ffmpeg CLI encode``: the same pictures written as raw RGB into the ffmpeg command MoviePy
+  runs (same codec settings) — the cost of MoviePy's way of encoding, without avajams;
 - ``pictures only``: avajams' decode + conform of every output frame, no encoding — what the
   renderer adds in front of the encoder.
 
@@ -59,6 +61,31 @@ def _encode_only(pictures: list[NDArray[np.uint8]], frames: int, fps: float, out
         container.mux(stream.encode(None))
 
 
+def _ffmpeg_pipe_encode(
+    pictures: list[NDArray[np.uint8]], frames: int, fps: float, out: Path
+) -> None:
+    """The same frames through the ffmpeg command line MoviePy runs (raw RGB on a pipe)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    height, width = pictures[0].shape[:2]
+    command = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        *("-y", "-loglevel", "error", "-f", "rawvideo", "-vcodec", "rawvideo"),
+        *("-s", f"{width}x{height}", "-pix_fmt", "rgb24", "-r", f"{fps:.02f}", "-i", "-"),
+        *("-vcodec", "libx264", "-preset", PRESET, "-crf", str(CRF), "-pix_fmt", "yuv420p"),
+        str(out),
+    ]
+    with subprocess.Popen(command, stdin=subprocess.PIPE) as proc:
+        assert proc.stdin is not None
+        for i in range(frames):
+            proc.stdin.write(pictures[i % len(pictures)].tobytes())
+        proc.stdin.close()
+    if proc.returncode:
+        raise RuntimeError(f"ffmpeg exited with {proc.returncode}")
+
+
 def _pictures_only(mashup: Any, user: Path, music: Path) -> int:
     """Decode and conform every output frame as the renderer does, without encoding."""
     from avajams._progress import Progress
@@ -104,12 +131,16 @@ def run(quick: bool) -> dict[str, Any]:
     def encode_case() -> None:
         _encode_only(pictures, plan.frames, plan.fps, out_dir / "encode.mp4")
 
+    def pipe_case() -> None:
+        _ffmpeg_pipe_encode(pictures, plan.frames, plan.fps, out_dir / "pipe.mp4")
+
     def pictures_case() -> None:
         results["pictures"] = _pictures_only(mashup, user, music)
 
     cases = {
         "avajams render": render_case,
         "PyAV encode only": encode_case,
+        "ffmpeg CLI encode, raw RGB pipe": pipe_case,
         "pictures only (decode + conform)": pictures_case,
     }
     repeats = 1
@@ -152,6 +183,9 @@ def run(quick: bool) -> dict[str, Any]:
                 ratio(fastest["PyAV encode only"].cpu, fastest["avajams render"].cpu)
             ),
             "pictures_share_of_render": round_sig(ratio(pictures_s, render_s)),
+            "ffmpeg_pipe_vs_pyav_encode": round_sig(
+                ratio(encode_s, fastest["ffmpeg CLI encode, raw RGB pipe"].wall)
+            ),
         },
         "targets": [target("render speed as a share of the encoder limit", share, ">= 0.5")],
         "notes": [
