@@ -38,6 +38,22 @@ def test_dry_run_prints_the_plan(
     assert plan.frames == 62
 
 
+def test_config_file_sets_the_plan_and_flags_override_it(
+    clips: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "avajams.toml"
+    config.write_text('[mashup]\nsegment_seconds = 0.5\nstart_with = "music"\n')
+    argv = ["mashup", str(clips["user"]), "--music", str(clips["music"]), "--dry-run"]
+
+    assert main([*argv, "--config", str(config)]) == 0
+    plan = CutPlan.from_json(capsys.readouterr().out)
+    assert plan == Mashup(0.5, start_with="music").plan(clips["user"], clips["music"])
+
+    assert main([*argv, "--config", str(config), "--segment-seconds", "1"]) == 0
+    plan = CutPlan.from_json(capsys.readouterr().out)
+    assert plan == Mashup(1.0, start_with="music").plan(clips["user"], clips["music"])
+
+
 def test_render(clips: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = tmp_path / "mashup.mp4"
     argv = ["mashup", str(clips["user"]), "--music", str(clips["music"]), "-o", str(out), "-q"]

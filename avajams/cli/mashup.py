@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from avajams.cli._shared import add_library_option, load_pipeline
+from avajams.cli._shared import add_library_option, load_config, load_pipeline
 from avajams.errors import ConfigError
 
 __all__ = ["add_mashup_options", "mashup_from_args", "register", "resolve_music", "run_with_music"]
@@ -33,12 +33,15 @@ def _times(text: str) -> list[float]:
 
 
 def add_mashup_options(parser: argparse.ArgumentParser) -> None:
-    """The timing and picture options of a mashup (shared with commands that render one)."""
+    """The timing and picture options of a mashup (shared with commands that render one).
+
+    Each option overrides the ``[mashup]`` section of ``--config``; the defaults named in the
+    help texts are those of a configuration that does not set them.
+    """
     group = parser.add_argument_group("mashup")
     group.add_argument(
         "--segment-seconds",
         type=float,
-        default=2.0,
         metavar="S",
         help="seconds between cuts (default 2)",
     )
@@ -51,13 +54,11 @@ def add_mashup_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--start-with",
         choices=["user", "music"],
-        default="user",
         help="which video is on screen first (default user)",
     )
     group.add_argument(
         "--user-end",
         choices=["loop", "hold", "music"],
-        default="loop",
         help="when your video runs out: loop it, hold its last frame, or show only the music "
         "video (default loop)",
     )
@@ -76,13 +77,11 @@ def add_mashup_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--fit",
         choices=["letterbox", "crop"],
-        default="letterbox",
         help="fit each video to the frame with black bars or by cropping (default letterbox)",
     )
     group.add_argument(
         "--crossfade-ms",
         type=float,
-        default=0.0,
         metavar="MS",
         help="dissolve at each cut, in milliseconds (default 0: hard cuts)",
     )
@@ -115,20 +114,33 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=_handle)
 
 
-def mashup_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`avajams.Mashup` the command-line options describe."""
-    from avajams.mashup import Mashup
+_MASHUP_FLAGS = (
+    "segment_seconds",
+    "start_with",
+    "user_end",
+    "max_duration",
+    "fps",
+    "size",
+    "fit",
+    "crossfade_ms",
+)
 
-    return Mashup(
-        args.segment_seconds,
-        start_with=args.start_with,
-        user_end=args.user_end,
-        max_duration=args.max_duration,
-        fps=args.fps,
-        size=args.size,
-        fit=args.fit,
-        crossfade_ms=args.crossfade_ms,
-    )
+
+def mashup_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`avajams.Mashup` of ``--config``'s ``[mashup]`` section, flags applied."""
+    section = load_config(args).mashup
+    overrides = {
+        name: getattr(args, name) for name in _MASHUP_FLAGS if getattr(args, name) is not None
+    }
+    unsupported = sorted(set(overrides) - set(type(section).model_fields))
+    if unsupported:
+        flags = ", ".join("--" + name.replace("_", "-") for name in unsupported)
+        raise ConfigError(
+            f"{flags} do not apply to the configured renderer {section.kind!r}; "
+            "set its options in the configuration file instead"
+        )
+    config = type(section).model_validate({**section.model_dump(), **overrides})
+    return config.build()
 
 
 def resolve_music(args: argparse.Namespace) -> str:
