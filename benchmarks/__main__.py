@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import BENCHMARKS, run_benchmark, select
-from benchmarks._common import format_result, log, machine_info
+from benchmarks._common import format_markdown, format_result, log, machine_info
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="keep generated media here and reuse it next time (default: a temporary directory)",
+    )
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="PATH",
+        help="also write the results as Markdown tables (what benchmarks/README.md shows)",
+    )
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="PATH",
+        help="run nothing: print (or --markdown) the results of an earlier --json run",
     )
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     return parser
@@ -69,6 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for b in BENCHMARKS.values():
             print(f"{b.name:16} {b.summary}")
         return 0
+    if args.from_json:
+        earlier = json.loads(args.from_json.read_text())
+        if args.markdown:
+            args.markdown.write_text(format_markdown(earlier))
+        for name, result in earlier["benchmarks"].items():
+            print(format_result(name, result) + "\n")
+        return 0
     try:
         benches = select(args.names)
     except KeyError as exc:
@@ -99,10 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             report["total_wall_s"] = round(time.perf_counter() - t0, 2)
             write_json(args.json, report)
     report["total_wall_s"] = round(time.perf_counter() - t0, 2)
-    report["load_average_end"] = machine_info()["load_average"]
+    report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     if args.json:
         write_json(args.json, report)
         log(f"wrote {args.json}")
+    if args.markdown:
+        args.markdown.write_text(format_markdown(_jsonable(report)))
+        log(f"wrote {args.markdown}")
     log(f"total {report['total_wall_s']} s")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)

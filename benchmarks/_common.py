@@ -288,3 +288,47 @@ def format_result(name: str, result: Mapping[str, Any]) -> str:
 def log(message: str) -> None:
     """Progress line on standard error (standard output carries the report)."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _md_cell(value: Any) -> str:
+    return _fmt(value).replace("|", "\\|")
+
+
+def format_markdown(report: Mapping[str, Any]) -> str:
+    """A whole run (the JSON report) as Markdown: machine, then each benchmark's tables."""
+    machine = report.get("machine", {})
+    versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items() if v)
+    lines = [
+        f"Run of {report.get('started', '?')} ({'quick' if report.get('quick') else 'full'}"
+        f" mode, {_fmt(report.get('total_wall_s', math.nan))} s) on "
+        f"{machine.get('cpu_model', '?')}, {machine.get('usable_cpus', '?')} cores "
+        f"({', '.join(machine.get('cpu_flags', []))}), load average at start "
+        f"{machine.get('load_average', '?')}; {versions}.",
+        "",
+    ]
+    for name, result in report.get("benchmarks", {}).items():
+        lines.append(f"### {name}")
+        lines.append("")
+        if "error" in result:
+            lines += [f"Failed: `{result['error']}`", ""]
+            continue
+        if result.get("description"):
+            lines += [str(result["description"]), ""]
+        rows = result.get("rows") or []
+        if rows:
+            columns: list[str] = []
+            for row in rows:
+                columns += [c for c in row if c not in columns]
+            lines.append("| " + " | ".join(columns) + " |")
+            lines.append("|" + "---|" * len(columns))
+            for row in rows:
+                lines.append("| " + " | ".join(_md_cell(row.get(c, "")) for c in columns) + " |")
+            lines.append("")
+        extras = {k: v for k, v in result.items() if k in ("ratios",)}
+        for key, value in flatten(extras):
+            lines.append(f"- {key.removeprefix('ratios.')}: {_md_cell(value)}")
+        for t in result.get("targets", []):
+            verdict = "met" if t["met"] else "**missed**"
+            lines.append(f"- target {t['target']} {t['goal']}: {_md_cell(t['value'])} ({verdict})")
+        lines.append("")
+    return "\n".join(lines)

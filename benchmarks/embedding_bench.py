@@ -142,7 +142,7 @@ def run(quick: bool) -> dict[str, Any]:
     model_path = embedder.model_path  # type: ignore[attr-defined]
     flops = _flops.model_flops(model_path)
     per_image = flops["total"]
-    count = 16 if quick else 64
+    count = 16 if quick else 48
     repeats = 1 if quick else 2
     images = frames(quick, count)
     rows: list[dict[str, Any]] = []

@@ -133,6 +133,25 @@ def test_main_writes_json_with_machine_info(
     assert "[met] a vs b: 2 (goal >= 1.5)" in printed
 
 
+def test_markdown_report_and_replay_from_json(
+    fake_benchmarks: list[bool], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, md = tmp_path / "r.json", tmp_path / "r.md"
+    assert main(["good", "bad", "--json", str(out), "--markdown", str(md)]) == 1
+    text = md.read_text()
+    assert "### good" in text
+    assert "| case | seconds |" in text
+    assert "| a | 2 |" in text
+    assert "- target a vs b >= 1.5: 2 (met)" in text
+    assert "Failed: `RuntimeError: media generation failed`" in text
+    capsys.readouterr()
+    replay = tmp_path / "again.md"
+    assert main(["--from-json", str(out), "--markdown", str(replay)]) == 0
+    assert fake_benchmarks == [False]  # nothing ran again
+    assert replay.read_text() == text
+    assert "== good" in capsys.readouterr().out
+
+
 def test_main_keeps_going_after_a_failure_and_exits_1(
     fake_benchmarks: list[bool], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
