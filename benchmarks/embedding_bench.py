@@ -132,6 +132,14 @@ def _torch_note() -> str:
     return "PyTorch is importable, but the eager comparison is not implemented yet: skipped"
 
 
+def _limit(cores: int, quick: bool) -> tuple[dict[str, Any], float]:
+    """(numpy matmul result, onnxruntime MatMul FLOP/s) with ``cores`` threads."""
+    numpy_mm = _flops.matmul_flops_per_second(
+        cores, sizes=(2048, 3072) if quick else (2048, 3072, 4096)
+    )
+    return numpy_mm, _flops.ort_matmul_flops_per_second(cores, n=2048 if quick else 3072)
+
+
 def run(quick: bool) -> dict[str, Any]:
     import onnxruntime as ort
 
@@ -145,6 +153,8 @@ def run(quick: bool) -> dict[str, Any]:
     count = 16 if quick else 48
     repeats = 1 if quick else 2
     images = frames(quick, count)
+    log("fp32 limit: large matrix multiplies (before)")
+    limit_before = _limit(cores, quick)
     rows: list[dict[str, Any]] = []
 
     def add(case: str, batch: int, threads: str, ips: float, **extra: Any) -> None:
@@ -160,7 +170,8 @@ def run(quick: bool) -> dict[str, Any]:
         )
 
     # 1. avajams' embedder, default threads, by batch size
-    for batch in (1, 8, 32):
+    default_batch = int(getattr(embedder, "batch_size", 16))
+    for batch in sorted({1, 8, default_batch, 32}):
         emb = load_embedder("inception_v3", batch_size=batch)
         log(f"embedder batch={batch}")
         add(
@@ -216,17 +227,17 @@ def run(quick: bool) -> dict[str, Any]:
             big = np.concatenate([images] * max(1, 256 // len(images)))
             add(f"onnxruntime {provider}", 32, "gpu", throughput(gpu, big, 3, warmup=big[:32]))
 
-    # 4. the fp32 limit, measured now with the same thread count
-    log("fp32 limit: large matrix multiplies")
-    numpy_mm = _flops.matmul_flops_per_second(
-        cores, sizes=(2048, 3072) if quick else (2048, 3072, 4096)
-    )
-    ort_mm = _flops.ort_matmul_flops_per_second(cores, n=2048 if quick else 3072)
+    # 4. the fp32 limit, measured with the same thread count before and after the cases
+    # (the best of both: a noisy neighbour must not lower the limit and flatter the fraction)
+    log("fp32 limit: large matrix multiplies (after)")
+    limit_after = _limit(cores, quick)
+    numpy_mm = max(limit_before[0], limit_after[0], key=lambda r: float(r["flops"]))
+    ort_mm = max(limit_before[1], limit_after[1])
     limit = max(numpy_mm["flops"], ort_mm)
     cpu_rows = [r for r in rows if r["threads"] != "gpu"]
     best_row = max(cpu_rows, key=lambda r: r["images_per_s"])
     default_rows = [r for r in rows if r["case"] == "avajams embedder"]
-    best_default = max(default_rows, key=lambda r: r["images_per_s"])
+    best_default = next(r for r in default_rows if r["batch"] == default_batch)
     fraction_best = ratio(best_row["images_per_s"] * per_image, limit)
     fraction_default = ratio(best_default["images_per_s"] * per_image, limit)
     notes = [_torch_note()]
@@ -251,9 +262,9 @@ def run(quick: bool) -> dict[str, Any]:
             "ort_matmul_gflop_per_s": round_sig(ort_mm / 1e9),
             "fp32_limit_images_per_s": round_sig(limit / per_image),
             "fraction_of_limit_best": round_sig(fraction_best),
-            "fraction_of_limit_avajams_default": round_sig(fraction_default),
+            f"fraction_of_limit_avajams_default_batch{default_batch}": round_sig(fraction_default),
             "batch32_vs_batch1": round_sig(
-                ratio(default_rows[2]["images_per_s"], default_rows[0]["images_per_s"])
+                ratio(default_rows[-1]["images_per_s"], default_rows[0]["images_per_s"])
             ),
         },
         "targets": [
