@@ -14,7 +14,8 @@ def _no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Fail any test during which avajams logged at ERROR or above."""
     yield
     errors = [
-        r for r in caplog.get_records("call")
+        r
+        for r in caplog.get_records("call")
         if r.levelno >= logging.ERROR and r.name.startswith("avajams")
     ]
     if errors:
