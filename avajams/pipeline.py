@@ -496,6 +496,8 @@ class IndexSummary:
     added: tuple[str, ...] = ()
     updated: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
+    moved: tuple[str, ...] = ()
+    """Files already indexed under a path that no longer exists: re-keyed, not re-embedded."""
     removed: tuple[str, ...] = ()
     failed: dict[str, str] = field(default_factory=dict)
     frames: int = 0
@@ -785,6 +787,7 @@ class Pipeline:
         added: list[str] = []
         updated: list[str] = []
         skipped: list[str] = []
+        moved: list[str] = []
         failed: dict[str, str] = {}
         timings = {"embed": 0.0, "write": 0.0, "wait": 0.0}
         frames_total = 0
@@ -869,7 +872,10 @@ class Pipeline:
                     known = library.find_by_hash(job.content_hash)
                     if known is not None:
                         job.cancelled.set()
-                        skipped.append(str(job.path))
+                        if known != job.key and _move_if_gone(library, known, job):
+                            moved.append(str(job.path))
+                        else:
+                            skipped.append(str(job.path))
                         files_bar.update()
                     elif job.key in library:
                         job.existing = job.key
@@ -908,6 +914,7 @@ class Pipeline:
             added=tuple(added),
             updated=tuple(updated),
             skipped=tuple(skipped),
+            moved=tuple(moved),
             removed=tuple(removed),
             failed=failed,
             frames=frames_total,
@@ -1021,6 +1028,27 @@ class Pipeline:
         return self.build_mashup().render(
             user=video, music=music, out=out, show_progress=show_progress, progress=progress
         )
+
+
+def _move_if_gone(library: VideoIndex, known: str, job: _Job) -> bool:
+    """Re-key entry ``known`` to ``job``'s path when its own file is gone (the file moved)."""
+    entry = library.get(known)
+    if entry.path is None or Path(entry.path).exists():
+        return False  # a copy of a video already indexed: keep the one entry
+    assert entry.signature is not None
+    with library.transaction():
+        library.add(
+            job.key,
+            entry.signature,
+            frames=entry.frames,
+            times=entry.times,
+            path=str(job.path),
+            duration=entry.duration,
+            content_hash=entry.content_hash,
+            metadata={**entry.metadata, "name": job.path.name},
+        )
+        library.remove(known)
+    return True
 
 
 def _key_for(path: Path) -> str:

@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         f"{len(summary.added)} added, {len(summary.updated)} updated, "
         f"{len(summary.skipped)} unchanged, {len(summary.failed)} failed"
     )
+    if summary.moved:
+        line += f", {len(summary.moved)} moved"
     if summary.removed:
         line += f", {len(summary.removed)} removed"
     t = summary.timings
