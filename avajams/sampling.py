@@ -262,7 +262,7 @@ class FrameSampler:
 
     def iter_frames(
         self, path: str | os.PathLike[str]
-    ) -> Iterator[tuple[float, NDArray[np.uint8]]]:
+    ) -> Generator[tuple[float, NDArray[np.uint8]], None, None]:
         """Yield ``(time, image)`` one sample at a time, decoding as it goes.
 
         The path is checked at once; the file is opened on the first ``next()`` and closed
@@ -272,7 +272,7 @@ class FrameSampler:
         name = check_path(path)
         return self._iter(name)
 
-    def _iter(self, name: str) -> Iterator[tuple[float, NDArray[np.uint8]]]:
+    def _iter(self, name: str) -> Generator[tuple[float, NDArray[np.uint8]], None, None]:
         with open_video(name) as (container, stream):
             self._check_budget(stream, None, name)
             yield from self._decode(container, stream, name)

@@ -6,6 +6,7 @@ user would plug in their own; tests/test_cli_model.py repeats the journey with I
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -67,9 +68,10 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_every_command_takes_the_common_options() -> None:
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command")
-    names = set(subparsers.choices)  # type: ignore[attr-defined]
+    assert isinstance(subparsers, argparse._SubParsersAction)
+    names = set(subparsers.choices)
     assert {"index", "match", "mashup", "model", "demo", "info"} <= names
-    for name, sub in subparsers.choices.items():  # type: ignore[attr-defined]
+    for name, sub in subparsers.choices.items():
         options = {o for a in sub._actions for o in a.option_strings}
         assert {"--config", "--quiet", "--debug"} <= options, name
 

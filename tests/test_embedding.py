@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import textwrap
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,7 @@ class _Broken(FakeEmbedder):
             images = np.clip(images, 0, 255).astype(np.uint8)
         v = super().embed(images)
         if self.flaw == "float64":
-            return v.astype(np.float64)  # type: ignore[return-value]
+            return v.astype(np.float64)
         if self.flaw == "not unit":
             return v * 2
         if self.flaw == "random":
@@ -235,7 +236,7 @@ def test_facade_exports() -> None:
 
 
 @pytest.fixture
-def plugin_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def plugin_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A directory on sys.path where tests install fake distributions with entry points."""
     monkeypatch.syspath_prepend(str(tmp_path))
     refresh_plugins()

@@ -199,7 +199,7 @@ def test_threads_option_reaches_the_session(tiny: Path) -> None:
 def test_input_validation(tiny: Path) -> None:
     emb = OnnxEmbedder(tiny)
     with pytest.raises(EmbedderError, match="uint8"):
-        emb.embed(_images(1).astype(np.float32))  # type: ignore[arg-type]
+        emb.embed(_images(1).astype(np.float32))
     with pytest.raises(EmbedderError, match=r"\(N, H, W, 3\)"):
         emb.embed(_images(1)[0])
     with pytest.raises(EmbedderError, match="empty"):

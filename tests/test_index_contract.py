@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any, Literal, cast
 
 import numpy as np
 import pytest
@@ -22,18 +23,19 @@ from avajams.index import HnswBackend, VideoIndex, content_hash, default_library
 
 DIM = 16
 
+Backend = Literal["exact", "hnsw"]
 pytestmark = pytest.mark.parametrize("backend", ["exact", "hnsw"])
 
 
 def unit(rng: np.random.Generator, n: int, dim: int = DIM) -> NDArray[np.float32]:
     v = rng.standard_normal((n, dim)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    return cast(NDArray[np.float32], v / np.linalg.norm(v, axis=1, keepdims=True))
 
 
-def make(tmp_path: Path, backend: str, **kw: object) -> VideoIndex:
+def make(tmp_path: Path, backend: Backend, **kw: Any) -> VideoIndex:
     return VideoIndex.create(
         tmp_path / "lib", dim=DIM, embedder_id="fake-16", backend=backend, **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 def exact_top(vectors: dict[str, NDArray[np.float32]], q: NDArray[np.float32], k: int) -> list[str]:
@@ -41,7 +43,7 @@ def exact_top(vectors: dict[str, NDArray[np.float32]], q: NDArray[np.float32], k
     return keys[:k]
 
 
-def test_add_search_len_contains(tmp_path: Path, backend: str) -> None:
+def test_add_search_len_contains(tmp_path: Path, backend: Backend) -> None:
     rng = np.random.default_rng(1)
     vecs = unit(rng, 40)
     with make(tmp_path, backend) as lib:
@@ -67,7 +69,7 @@ def test_add_search_len_contains(tmp_path: Path, backend: str) -> None:
             assert m.aligned == ()
 
 
-def test_k_larger_than_library_returns_everything(tmp_path: Path, backend: str) -> None:
+def test_k_larger_than_library_returns_everything(tmp_path: Path, backend: Backend) -> None:
     rng = np.random.default_rng(2)
     with make(tmp_path, backend) as lib:
         for i, v in enumerate(unit(rng, 7)):
@@ -78,7 +80,7 @@ def test_k_larger_than_library_returns_everything(tmp_path: Path, backend: str) 
             lib.search(unit(rng, 1)[0], k=-1)
 
 
-def test_upsert_replaces_vector_and_metadata(tmp_path: Path, backend: str) -> None:
+def test_upsert_replaces_vector_and_metadata(tmp_path: Path, backend: Backend) -> None:
     rng = np.random.default_rng(3)
     a, b, c = unit(rng, 3)
     with make(tmp_path, backend) as lib:
@@ -96,7 +98,7 @@ def test_upsert_replaces_vector_and_metadata(tmp_path: Path, backend: str) -> No
         assert lib.find_by_path("/videos/x.mp4") == "x"
 
 
-def test_remove(tmp_path: Path, backend: str) -> None:
+def test_remove(tmp_path: Path, backend: Backend) -> None:
     rng = np.random.default_rng(4)
     vecs = unit(rng, 10)
     with make(tmp_path, backend) as lib:
@@ -111,7 +113,7 @@ def test_remove(tmp_path: Path, backend: str) -> None:
             lib.get("v3")
 
 
-def test_where_returns_k_when_k_match(tmp_path: Path, backend: str) -> None:
+def test_where_returns_k_when_k_match(tmp_path: Path, backend: Backend) -> None:
     rng = np.random.default_rng(5)
     vecs = unit(rng, 300)
     with make(tmp_path, backend) as lib, lib.transaction():
@@ -139,7 +141,7 @@ def test_where_returns_k_when_k_match(tmp_path: Path, backend: str) -> None:
             lib.search(vecs[0], where=["genre"])  # type: ignore[arg-type]
 
 
-def test_persistence_and_entry_roundtrip(tmp_path: Path, backend: str) -> None:
+def test_persistence_and_entry_roundtrip(tmp_path: Path, backend: Backend) -> None:
     rng = np.random.default_rng(6)
     sig = unit(rng, 1)[0]
     frames = unit(rng, 5)
@@ -188,7 +190,7 @@ def test_persistence_and_entry_roundtrip(tmp_path: Path, backend: str) -> None:
             lib.add("z", sig)
 
 
-def test_capacity_grows_and_removed_slots_are_reused(tmp_path: Path, backend: str) -> None:
+def test_capacity_grows_and_removed_slots_are_reused(tmp_path: Path, backend: Backend) -> None:
     rng = np.random.default_rng(7)
     vecs = unit(rng, 3000)
     with make(tmp_path, backend) as lib:
@@ -213,7 +215,7 @@ def test_capacity_grows_and_removed_slots_are_reused(tmp_path: Path, backend: st
             assert lib.search(vecs[i], k=1)[0].key == f"v{i}"
 
 
-def test_transaction_is_atomic(tmp_path: Path, backend: str) -> None:
+def test_transaction_is_atomic(tmp_path: Path, backend: Backend) -> None:
     rng = np.random.default_rng(8)
     vecs = unit(rng, 4)
     with make(tmp_path, backend) as lib:
@@ -250,7 +252,7 @@ def test_transaction_is_atomic(tmp_path: Path, backend: str) -> None:
     ],
     ids=["short", "matrix", "nan", "inf", "zero", "text", "huge"],
 )
-def test_bad_vectors_are_refused(tmp_path: Path, backend: str, bad: np.ndarray) -> None:
+def test_bad_vectors_are_refused(tmp_path: Path, backend: Backend, bad: np.ndarray) -> None:
     rng = np.random.default_rng(9)
     with make(tmp_path, backend) as lib:
         lib.add("ok", unit(rng, 1)[0])
@@ -272,7 +274,7 @@ def test_bad_vectors_are_refused(tmp_path: Path, backend: str, bad: np.ndarray) 
         lib.check()
 
 
-def test_other_validation(tmp_path: Path, backend: str) -> None:
+def test_other_validation(tmp_path: Path, backend: Backend) -> None:
     rng = np.random.default_rng(10)
     v = unit(rng, 1)[0]
     with make(tmp_path, backend) as lib:
@@ -293,7 +295,7 @@ def test_other_validation(tmp_path: Path, backend: str) -> None:
         assert len(lib) == 0
 
 
-def test_embedder_mismatch_names_both_ids_and_the_fix(tmp_path: Path, backend: str) -> None:
+def test_embedder_mismatch_names_both_ids_and_the_fix(tmp_path: Path, backend: Backend) -> None:
     rng = np.random.default_rng(11)
     v = unit(rng, 1)[0]
     with make(tmp_path, backend) as lib:
@@ -315,7 +317,7 @@ def test_embedder_mismatch_names_both_ids_and_the_fix(tmp_path: Path, backend: s
     VideoIndex.open(tmp_path / "lib", embedder_id="fake-16").close()
 
 
-def test_open_missing_and_create_twice(tmp_path: Path, backend: str) -> None:
+def test_open_missing_and_create_twice(tmp_path: Path, backend: Backend) -> None:
     with pytest.raises(LibraryNotFoundError, match="create"):
         VideoIndex.open(tmp_path / "nothing")
     make(tmp_path, backend).close()
@@ -330,11 +332,11 @@ def test_open_missing_and_create_twice(tmp_path: Path, backend: str) -> None:
 
 
 def test_open_or_create_and_default_dir(
-    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AVAJAMS_HOME", str(tmp_path / "home"))
     assert default_library_dir() == tmp_path / "home" / "library"
-    with VideoIndex.open_or_create(dim=DIM, embedder_id="e", backend=backend) as lib:  # type: ignore[arg-type]
+    with VideoIndex.open_or_create(dim=DIM, embedder_id="e", backend=backend) as lib:
         assert lib.directory == tmp_path / "home" / "library"
         lib.add("a", np.ones(DIM))
     with VideoIndex.open_or_create(dim=DIM, embedder_id="e") as lib:
@@ -345,7 +347,7 @@ def test_open_or_create_and_default_dir(
         VideoIndex.open_or_create(dim=DIM + 1, embedder_id="e")
 
 
-def test_content_hash(tmp_path: Path, backend: str) -> None:
+def test_content_hash(tmp_path: Path, backend: Backend) -> None:
     a = tmp_path / "a.bin"
     b = tmp_path / "b.bin"
     a.write_bytes(b"x" * 3_000_000)
@@ -358,7 +360,7 @@ def test_content_hash(tmp_path: Path, backend: str) -> None:
         content_hash(tmp_path / "missing.mp4")
 
 
-def test_rerank_finds_excerpt_that_the_signature_misses(tmp_path: Path, backend: str) -> None:
+def test_rerank_finds_excerpt_that_the_signature_misses(tmp_path: Path, backend: Backend) -> None:
     """A 6-frame excerpt of a 60-frame video: the long video's mean signature is diluted by
     54 other scenes, so a decoy ranks first by signature — frame re-ranking recovers it."""
     rng = np.random.default_rng(12)
@@ -397,7 +399,7 @@ def test_rerank_finds_excerpt_that_the_signature_misses(tmp_path: Path, backend:
 
 
 def test_logging_quiet_on_normal_use(
-    tmp_path: Path, backend: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, backend: Backend, caplog: pytest.LogCaptureFixture
 ) -> None:
     rng = np.random.default_rng(13)
     with caplog.at_level(logging.WARNING, logger="avajams"):
@@ -411,7 +413,7 @@ def test_logging_quiet_on_normal_use(
 
 
 def test_where_through_the_graph_filter(
-    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Force the hnswlib filter-callback path (normally taken above 2,048 eligible videos)."""
     monkeypatch.setattr(HnswBackend, "EXACT_FILTER_LIMIT", 0)
@@ -431,7 +433,7 @@ def test_where_through_the_graph_filter(
             assert [m.key for m in res] == exact_top(model, q, 10)
 
 
-def test_dropped_handle_releases_the_lock(tmp_path: Path, backend: str) -> None:
+def test_dropped_handle_releases_the_lock(tmp_path: Path, backend: Backend) -> None:
     import gc
 
     lib = make(tmp_path, backend)

@@ -9,9 +9,12 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal, cast
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from avajams.errors import LibraryCorruptError, LibraryLockedError
@@ -33,8 +36,9 @@ def key(i):
 """
 _ns: dict[str, object] = {}
 exec(DATA, _ns)
-data = _ns["data"]
-key = _ns["key"]
+_Arrays = npt.NDArray[np.float64]
+data = cast(Callable[[int], tuple[_Arrays, _Arrays, _Arrays]], _ns["data"])
+key = cast(Callable[[int], str], _ns["key"])
 
 WRITER = (
     DATA
@@ -69,8 +73,8 @@ while True:
 )
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+def _unit(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    return cast(npt.NDArray[np.float64], v / np.linalg.norm(v, axis=-1, keepdims=True))
 
 
 def _verify_prefix(lib: VideoIndex, at_least: int) -> int:
@@ -81,7 +85,7 @@ def _verify_prefix(lib: VideoIndex, at_least: int) -> int:
     assert n >= at_least, f"{at_least} adds were acknowledged but only {n} survived"
     for i in range(n):
         e = lib.get(key(i))
-        sig, frames, times = data(i)  # type: ignore[operator]
+        sig, frames, times = data(i)
         assert e.signature is not None
         assert e.frames is not None
         np.testing.assert_allclose(e.signature, _unit(sig), atol=1e-6)
@@ -89,7 +93,7 @@ def _verify_prefix(lib: VideoIndex, at_least: int) -> int:
         np.testing.assert_array_equal(e.times, times)
         assert e.metadata == {"i": i}
     for i in {0, n // 2, n - 1} if n else set():
-        assert lib.search(data(i)[0], k=1)[0].key == key(i)  # type: ignore[operator]
+        assert lib.search(data(i)[0], k=1)[0].key == key(i)
     return n
 
 
@@ -136,7 +140,7 @@ def test_second_writer_is_refused_readers_are_fine(tmp_path: Path) -> None:
     lib_dir = tmp_path / "lib"
     with VideoIndex.create(lib_dir, dim=DIM, embedder_id="e", backend="hnsw") as lib:
         for i in range(3):
-            lib.add(key(i), data(i)[0])  # type: ignore[operator]
+            lib.add(key(i), data(i)[0])
     holder = DATA + textwrap.dedent(
         """
         import sys
@@ -171,7 +175,7 @@ def test_second_writer_is_refused_readers_are_fine(tmp_path: Path) -> None:
                 proc.stdin.flush()
                 assert proc.stdout.readline().strip() == "added"
                 assert len(reader) == 4  # the catalogue is shared at once...
-                q = data(3)[0]  # type: ignore[operator]
+                q = data(3)[0]
                 assert reader.search(q, k=1)[0].key != key(3)  # ...vectors as of open
                 reader.refresh()
                 assert reader.search(q, k=1)[0].key == key(3)
@@ -230,12 +234,12 @@ def _damage_garbage_header(p: Path) -> None:
 )
 @pytest.mark.parametrize("readonly", [True, False])
 def test_damaged_index_file_is_rebuilt_from_the_catalogue(
-    tmp_path: Path, damage: object, readonly: bool, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, damage: Callable[[Path], None], readonly: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     lib_dir = tmp_path / "lib"
     before = _build(lib_dir)
     index_file = lib_dir / "signatures.hnsw"
-    damage(index_file)  # type: ignore[operator]
+    damage(index_file)
     rng = np.random.default_rng(5)
     vecs = rng.standard_normal((20, DIM))
     with (
@@ -266,14 +270,14 @@ def _damage_truncate_catalogue(p: Path) -> None:
 )
 @pytest.mark.parametrize("backend", ["exact", "hnsw"])
 def test_damaged_catalogue_gives_a_typed_error_with_a_hint(
-    tmp_path: Path, damage: object, backend: str
+    tmp_path: Path, damage: Callable[[Path], None], backend: Literal["exact", "hnsw"]
 ) -> None:
     lib_dir = tmp_path / "lib"
     _build(lib_dir)
-    damage(lib_dir / "catalogue.sqlite")  # type: ignore[operator]
+    damage(lib_dir / "catalogue.sqlite")
 
     def open_and_check() -> None:
-        with VideoIndex.open(lib_dir, backend=backend) as lib:  # type: ignore[arg-type]
+        with VideoIndex.open(lib_dir, backend=backend) as lib:
             lib.check()
 
     with pytest.raises(LibraryCorruptError) as info:
@@ -284,7 +288,7 @@ def test_damaged_catalogue_gives_a_typed_error_with_a_hint(
     assert isinstance(info.value, ValueError)
     # the failed open released the write lock and left nothing half-open behind
     with pytest.raises(LibraryCorruptError):
-        VideoIndex.open(lib_dir, backend=backend, readonly=True).check()  # type: ignore[arg-type]
+        VideoIndex.open(lib_dir, backend=backend, readonly=True).check()
 
 
 def test_check_detects_a_damaged_row(tmp_path: Path) -> None:
@@ -293,7 +297,7 @@ def test_check_detects_a_damaged_row(tmp_path: Path) -> None:
     lib_dir = tmp_path / "lib"
     with VideoIndex.create(lib_dir, dim=DIM, embedder_id="e") as lib:
         for i in range(10):
-            sig, frames, times = data(i)  # type: ignore[operator]
+            sig, frames, times = data(i)
             lib.add(key(i), sig, frames=frames, times=times)
     conn = sqlite3.connect(lib_dir / "catalogue.sqlite")
     conn.execute("UPDATE frames SET times = zeroblob(16) WHERE label = 5")  # 2 times, 3 frames

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -26,7 +26,7 @@ TAGS = st.sampled_from(["a", "b"])
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v)
+    return cast(np.ndarray, v / np.linalg.norm(v))
 
 
 class LibraryMachine(RuleBasedStateMachine):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -210,8 +211,8 @@ def test_ntsc_rate_does_not_drift() -> None:
         ({"cut_times": [1.0, math.inf]}, "cut time"),
     ],
 )
-def test_invalid_options(kwargs: dict[str, object], match: str) -> None:
-    args: dict[str, object] = {"user_duration": 5.0, "music_duration": 5.0, "fps": 24.0}
+def test_invalid_options(kwargs: dict[str, Any], match: str) -> None:
+    args: dict[str, Any] = {"user_duration": 5.0, "music_duration": 5.0, "fps": 24.0}
     args.update(kwargs)
     with pytest.raises(ConfigError, match=match):
         plan_cuts(**args)

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -44,11 +45,11 @@ def clip(
     duration: float,
     size: tuple[int, int],
     hz: float | None = None,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> Clip:
     path = make_clip(
         directory / name, tag=tag, fps=fps, duration=duration, size=size, audio_hz=hz, **kwargs
-    )  # type: ignore[arg-type]
+    )
     rate = float(Fraction(round(fps * 1001 / 1000) * 1000, 1001)) if fps != int(fps) else fps
     return Clip(path, tag, rate, max(1, round(duration * rate)), size, hz)
 
@@ -235,7 +236,10 @@ def check_audio(result: RenderResult, music: Clip, user: Clip | None = None) -> 
         assert np.sqrt(np.mean(w**2)) > 0.7 * level, f"window {i} is quiet"
     if user is not None and user.hz is not None:
         spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-        bin_of = lambda hz: round(hz * len(samples) / rate)  # noqa: E731
+
+        def bin_of(hz: float) -> int:
+            return round(hz * len(samples) / rate)
+
         assert spectrum[bin_of(user.hz)] < 0.01 * spectrum[bin_of(music.hz)]
 
 
@@ -528,6 +532,6 @@ def test_custom_renderer_and_option_checks(media: dict[str, Clip], tmp_path: Pat
         Mashup(renderer=Recording(), fit="crop")
     for bad in ({"segment_seconds": 0.0}, {"user_end": "stop"}, {"fps": -1.0}):
         with pytest.raises(ConfigError):
-            Mashup(**bad)  # type: ignore[arg-type]
+            Mashup(**bad)
     with pytest.raises(ConfigError, match="even"):
         MoviePyRenderer(size=(65, 36))

@@ -14,7 +14,8 @@ import io
 import pickle
 import zipfile
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -70,7 +71,20 @@ class _Tensor:
 _FLOAT_STORAGE = object()
 
 
-class _TorchLikePickler(pickle._Pickler):  # type: ignore[name-defined,misc]
+if TYPE_CHECKING:
+
+    class _PurePickler(pickle._Pickler):
+        """The pure-Python pickler's undocumented internals that typeshed leaves out."""
+
+        write: Callable[[bytes], object]
+
+        def save(self, obj: object, save_persistent_id: bool = True) -> None: ...
+
+else:
+    _PurePickler = pickle._Pickler
+
+
+class _TorchLikePickler(_PurePickler):
     """The pure-Python pickler, writing torch's globals for our stand-in objects."""
 
     def _global(self, module: str, name: str) -> None:
@@ -267,14 +281,13 @@ def _conv(x: npt.NDArray[np.float64], r: dict[str, Any]) -> npt.NDArray[np.float
     win = win[:, :, :: r["s"], :: r["s"]]
     y = np.einsum("nchwij,ocij->nohw", win, r["w"].astype(np.float64))
     y = (y - r["mean"][None, :, None, None]) / np.sqrt(r["var"][None, :, None, None] + EPS)
-    return np.maximum(y + r["beta"][None, :, None, None], 0)
+    return cast(npt.NDArray[np.float64], np.maximum(y + r["beta"][None, :, None, None], 0))
 
 
 def _maxpool(x: npt.NDArray[np.float64], k: int, s: int, p: int) -> npt.NDArray[np.float64]:
     x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
-    return np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s].max(
-        axis=(4, 5)
-    )
+    windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))
+    return cast(npt.NDArray[np.float64], windows[:, :, ::s, ::s].max(axis=(4, 5)))
 
 
 def _avgpool(
@@ -285,7 +298,7 @@ def _avgpool(
     ones = np.pad(np.ones_like(x[:1, :1]), pad)
     counts = np.lib.stride_tricks.sliding_window_view(ones, (k, k), axis=(2, 3)).sum(axis=(4, 5))
     total = sums[:, :, ::s, ::s].sum(axis=(4, 5))
-    return total / (k * k if count_pad else counts[:, :, ::s, ::s])
+    return cast(npt.NDArray[np.float64], total / (k * k if count_pad else counts[:, :, ::s, ::s]))
 
 
 @pytest.fixture(scope="module")

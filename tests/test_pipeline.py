@@ -25,7 +25,7 @@ from avajams import (
 )
 from avajams._testing.photo import make_excerpt, make_photo_video
 from avajams.index import VideoIndex
-from avajams.pipeline import IndexSummary, find_videos
+from avajams.pipeline import FrameSamplerConfig, IndexSummary, find_videos
 from avajams.sampling import FrameSampler, SampledFrames
 from avajams.testing import FakeEmbedder
 
@@ -305,7 +305,9 @@ def test_from_config_file_builds_custom_backends(tmp_path: Path, media: Path) ->
     with pipe:
         summary = pipe.index(media / "mv" / "mv0.mp4")
         assert summary.frames == 8  # 4 s at 2 frames/s
-    assert Pipeline.from_config({"sampler": {"fps": 3}}).config.sampler.fps == 3
+    sampler_config = Pipeline.from_config({"sampler": {"fps": 3}}).config.sampler
+    assert isinstance(sampler_config, FrameSamplerConfig)
+    assert sampler_config.fps == 3
     # nothing was built before it was needed
     lazy = Pipeline.from_config(path)
     assert lazy._embedder is None

@@ -40,10 +40,11 @@ def test_defaults_need_no_configuration() -> None:
 
 def test_frozen_and_extra_forbidden() -> None:
     config = PipelineConfig()
+    assert isinstance(config.sampler, FrameSamplerConfig)
     with pytest.raises(pydantic.ValidationError):
-        config.sampler = FrameSamplerConfig(fps=2)  # type: ignore[misc]
+        config.sampler = FrameSamplerConfig(fps=2)
     with pytest.raises(pydantic.ValidationError):
-        config.sampler.fps = 3.0  # type: ignore[misc]
+        config.sampler.fps = 3.0
     with pytest.raises(pydantic.ValidationError, match="extra"):
         PipelineConfig.model_validate({"sampler": {"fsp": 2}})
     with pytest.raises(pydantic.ValidationError, match="extra"):

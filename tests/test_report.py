@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -42,7 +43,8 @@ def _mean(image: Image.Image, box: tuple[int, int, int, int]) -> np.ndarray:
     # the centre of the tile (letterboxing may leave bars at its edges)
     w, h = right - left, bottom - top
     crop = image.crop((left + w // 4, top + h // 4, right - w // 4, bottom - h // 4))
-    return np.asarray(crop.convert("RGB"), dtype=np.float64).reshape(-1, 3).mean(axis=0)
+    pixels = np.asarray(crop.convert("RGB"), dtype=np.float64).reshape(-1, 3)
+    return cast(np.ndarray, pixels.mean(axis=0))
 
 
 def test_layout_and_tile_contents(videos: dict[str, Path], tmp_path: Path) -> None:

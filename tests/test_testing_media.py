@@ -6,10 +6,12 @@ import itertools
 import subprocess
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, cast
 
 import av
 import imageio_ffmpeg
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from avajams._testing.media import MAX_TAG, make_audio_only, render_frame
@@ -22,15 +24,27 @@ def _decode(path: Path) -> list[av.VideoFrame]:
         return list(container.decode(video=0))
 
 
+def _time(frame: av.VideoFrame) -> Fraction:
+    """The frame's presentation time in seconds (every frame we write has one)."""
+    assert frame.pts is not None
+    assert frame.time_base is not None
+    return frame.pts * frame.time_base
+
+
+def _rgb(frame: av.VideoFrame, **kwargs: Any) -> npt.NDArray[np.uint8]:
+    """``frame.to_ndarray`` of an rgb24 frame, typed as the uint8 array it is."""
+    return cast(npt.NDArray[np.uint8], frame.to_ndarray(**kwargs))
+
+
 def test_round_trip_every_frame(tmp_path: Path) -> None:
     path = make_clip(tmp_path / "a.mp4", duration=2.0, fps=24, tag=5)
     frames = _decode(path)
     assert len(frames) == 48
-    assert [f.pts * f.time_base for f in frames] == [Fraction(i, 24) for i in range(48)]
+    assert [_time(f) for f in frames] == [Fraction(i, 24) for i in range(48)]
     kinds = {av.video.frame.PictureType(f.pict_type).name for f in frames}
     assert kinds >= {"I", "P", "B"}  # B-frames on by default
     for i, frame in enumerate(frames):
-        assert read_frame_code(frame.to_ndarray(format="rgb24")) == (5, i)
+        assert read_frame_code(_rgb(frame, format="rgb24")) == (5, i)
 
 
 @pytest.mark.parametrize("tag", range(MAX_TAG + 1))
@@ -55,13 +69,13 @@ def test_survives_resize_and_stretch(
     path = make_clip(tmp_path / "a.mp4", duration=0.5, fps=24, size=(320, 180), tag=15)
     for i, frame in enumerate(_decode(path)):
         small = frame.reformat(width, height, format="rgb24", interpolation=interpolation)
-        assert read_frame_code(small.to_ndarray()) == (15, i)
+        assert read_frame_code(_rgb(small)) == (15, i)
 
 
 def test_survives_centre_crop_and_reads_a_region(tmp_path: Path) -> None:
     path = make_clip(tmp_path / "a.mp4", duration=0.25, fps=24, size=(160, 90), tag=2)
     for i, frame in enumerate(_decode(path)):
-        picture = frame.to_ndarray(format="rgb24")
+        picture = _rgb(frame, format="rgb24")
         square = np.ascontiguousarray(picture[:, 35:125])  # centre 90 x 90
         assert read_frame_code(square) == (2, i)
         canvas = np.zeros((160, 160, 3), dtype=np.uint8)  # letterboxed in black bars
@@ -73,7 +87,7 @@ def test_survives_centre_crop_and_reads_a_region(tmp_path: Path) -> None:
 def test_rotation_is_display_side_data(tmp_path: Path, rotation: int) -> None:
     path = make_clip(tmp_path / "r.mp4", duration=0.25, size=(96, 64), tag=3, rotation=rotation)
     for i, frame in enumerate(_decode(path)):
-        stored = frame.to_ndarray(format="rgb24")
+        stored = _rgb(frame, format="rgb24")
         assert stored.shape[:2] == ((96, 64) if rotation in (90, 270) else (64, 96))
         with pytest.raises(ValueError, match="frame code"):
             read_frame_code(stored)  # not upright until the display matrix is applied
@@ -113,12 +127,12 @@ def test_vfr_start_time_and_ntsc_rate(tmp_path: Path) -> None:
     path = make_clip(tmp_path / "v.mp4", duration=1.0, fps=29.97, vfr=True, start_time=0.5)
     frames = _decode(path)
     assert len(frames) == 30
-    times = [f.pts * f.time_base for f in frames]
+    times = [_time(f) for f in frames]
     assert times[0] == Fraction(1, 2)
     steps = {b - a for a, b in itertools.pairwise(times)}
     assert len(steps) > 5  # irregular
     for i, frame in enumerate(frames):
-        assert read_frame_code(frame.to_ndarray(format="rgb24")) == (0, i)
+        assert read_frame_code(_rgb(frame, format="rgb24")) == (0, i)
     cfr = make_clip(tmp_path / "c.mp4", duration=0.5, fps=29.97)
     with av.open(str(cfr)) as container:
         assert container.streams.video[0].average_rate == Fraction(30000, 1001)
@@ -156,7 +170,7 @@ def test_odd_size_needs_yuv444p(tmp_path: Path) -> None:
     path = make_clip(tmp_path / "o.mp4", duration=0.25, size=(33, 45), pix_fmt="yuv444p", tag=1)
     frames = _decode(path)
     assert (frames[0].width, frames[0].height) == (33, 45)
-    assert [read_frame_code(f.to_ndarray(format="rgb24")) for f in frames] == [
+    assert [read_frame_code(_rgb(f, format="rgb24")) for f in frames] == [
         (1, i) for i in range(len(frames))
     ]
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -48,7 +49,7 @@ def _hash_noise(seed: int) -> npt.NDArray[np.uint8]:
     h ^= h >> np.uint32(13)
     h *= np.uint32(0x5BD1E995)
     h ^= h >> np.uint32(15)
-    return (h & np.uint32(0xFF)).astype(np.uint8)
+    return cast(npt.NDArray[np.uint8], (h & np.uint32(0xFF)).astype(np.uint8))
 
 
 def golden_inputs() -> npt.NDArray[np.uint8]:
