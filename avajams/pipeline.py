@@ -190,7 +190,7 @@ class InceptionConfig(_Section):
     batch_size: Annotated[int, Field(ge=1)] = 16
     """Frames per inference call; indexing batches frames across videos to fill it."""
     threads: Annotated[int, Field(ge=0)] = 0
-    """Threads of one onnxruntime run (0: onnxruntime's default, one per core)."""
+    """Threads of one onnxruntime run; 0: one single-threaded run per core, sharing each batch."""
     precision: Literal["fp32", "int8"] = "fp32"
     """`int8`: a quantised copy of the model, about 1.6x faster on a CPU (docs/performance.md)."""
 
