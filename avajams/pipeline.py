@@ -126,8 +126,9 @@ class FrameSamplerConfig(_Section):
     """Sample at most this many seconds of each video."""
     max_frames: Annotated[int, Field(gt=0)] | None = None
     """Sample at most this many frames of each video."""
-    threads: Annotated[int, Field(ge=0)] = 0
-    """FFmpeg decoding threads per video (0 = FFmpeg decides)."""
+    threads: Annotated[int, Field(ge=0)] = 1
+    """FFmpeg threads per video; 1 spends the least CPU per frame, which indexing needs while
+    inference keeps every core busy; 0 = FFmpeg decides (lower latency for one video)."""
     workers: Annotated[int, Field(ge=1, le=16)] = 1
     """Decoder threads feeding inference while indexing."""
     queue_frames: Annotated[int, Field(ge=1)] = 64
