@@ -43,6 +43,7 @@ _LAZY = {
     "SampledFrames": "avajams.sampling",
     "Sampler": "avajams.sampling",
     "VideoInfo": "avajams.media",
+    "VideoDecodeWarning": "avajams.media",
     "probe": "avajams.media",
     "Embedder": "avajams.embedding",
     "load_embedder": "avajams.embedding",
@@ -90,6 +91,7 @@ __all__ = [
     "Segment",
     "VectorError",
     "VideoDecodeError",
+    "VideoDecodeWarning",
     "VideoError",
     "VideoIndex",
     "VideoInfo",
@@ -105,7 +107,7 @@ if TYPE_CHECKING:
     from avajams.embedding import Embedder, load_embedder, video_signature
     from avajams.index import AlignedPair, Match, VideoIndex
     from avajams.mashup import CutPlan, Mashup, Renderer, RenderResult, Segment
-    from avajams.media import VideoInfo, probe
+    from avajams.media import VideoDecodeWarning, VideoInfo, probe
     from avajams.pipeline import Pipeline, PipelineConfig
     from avajams.sampling import FrameSampler, SampledFrames, Sampler
 

@@ -41,6 +41,7 @@ EXPECTED = {
     "Segment",
     "VectorError",
     "VideoDecodeError",
+    "VideoDecodeWarning",
     "VideoError",
     "VideoIndex",
     "VideoInfo",
@@ -63,6 +64,14 @@ def test_every_error_descends_from_root() -> None:
         cls = getattr(avajams.errors, name)
         assert issubclass(cls, avajams.AvajamsError), name
         assert getattr(avajams, name) is cls
+
+
+def test_warning_is_public_and_not_an_error() -> None:
+    from avajams.media import VideoDecodeWarning
+
+    assert avajams.VideoDecodeWarning is VideoDecodeWarning
+    assert issubclass(VideoDecodeWarning, UserWarning)
+    assert not issubclass(VideoDecodeWarning, avajams.AvajamsError)
 
 
 def test_errors_are_also_builtins() -> None:
@@ -90,3 +99,9 @@ def test_import_is_cheap() -> None:
 def test_unknown_attribute_raises() -> None:
     with pytest.raises(AttributeError, match="NoSuchThing"):
         avajams.NoSuchThing  # noqa: B018
+
+
+def test_every_public_name_resolves() -> None:
+    for name in avajams.__all__:
+        assert getattr(avajams, name) is not None, name
+    assert set(dir(avajams)) >= set(avajams.__all__)
