@@ -26,18 +26,28 @@ _COMMAND_MODULES: list[str] = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (exposed for the CLI reference docs and tests)."""
+def _common_options(*, top_level: bool) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="pipeline configuration (TOML or JSON)")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    if not top_level:
+        for action in common._actions:
+            action.default = argparse.SUPPRESS
+    return common
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (exposed for the CLI reference docs and tests)."""
     parser = argparse.ArgumentParser(
         prog="avajams",
         description="Match a video to the most similar music video and cut a mashup.",
-        parents=[common],
+        parents=[_common_options(top_level=True)],
     )
+    # Sub-commands accept the same options; their defaults are suppressed so that an option
+    # given before the command (``avajams --config F index ...``) is not reset by the
+    # sub-parser's default.
+    common = _common_options(top_level=False)
     from avajams import __version__
 
     parser.add_argument("--version", action="version", version=f"avajams {__version__}")
