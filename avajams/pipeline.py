@@ -147,11 +147,21 @@ class FrameSamplerConfig(_Section):
         )
 
 
-def _kind_tag(default: str, builtin: Iterable[str], other: str | None = None) -> Callable[..., str]:
+_NOT_A_TABLE = "must be a table of options (a [section] in TOML), not a single value"
+
+
+def _kind_tag(
+    default: str, builtin: Iterable[str], other: str | None = None
+) -> Callable[..., str | None]:
     names = frozenset(builtin)
 
-    def tag(value: Any) -> str:
-        kind = value.get("kind", default) if isinstance(value, dict) else value.kind
+    def tag(value: Any) -> str | None:
+        if isinstance(value, dict):
+            kind = value.get("kind", default)
+        elif isinstance(value, BaseModel):
+            kind = getattr(value, "kind", default)
+        else:
+            return None  # not a table: pydantic reports the section as invalid
         if isinstance(kind, str) and ":" in kind:
             return "custom"
         if other is not None and kind not in names:
@@ -173,7 +183,11 @@ class CustomSamplerConfig(CustomConfig):
 
 SamplerConfig = Annotated[
     Annotated[FrameSamplerConfig, Tag("pyav")] | Annotated[CustomSamplerConfig, Tag("custom")],
-    Discriminator(_kind_tag("pyav", ["pyav"])),
+    Discriminator(
+        _kind_tag("pyav", ["pyav"]),
+        custom_error_type="section",
+        custom_error_message=_NOT_A_TABLE,
+    ),
 ]
 
 # --- embedder ------------------------------------------------------------------------------
@@ -239,7 +253,11 @@ EmbedderConfig = Annotated[
     Annotated[InceptionConfig, Tag("inception_v3")]
     | Annotated[RegisteredEmbedderConfig, Tag("registered")]
     | Annotated[CustomEmbedderConfig, Tag("custom")],
-    Discriminator(_kind_tag("inception_v3", ["inception_v3"], other="registered")),
+    Discriminator(
+        _kind_tag("inception_v3", ["inception_v3"], other="registered"),
+        custom_error_type="section",
+        custom_error_message=_NOT_A_TABLE,
+    ),
 ]
 
 # --- library -------------------------------------------------------------------------------
@@ -342,7 +360,11 @@ class CustomMashupConfig(_MashupTiming):
 
 MashupConfig = Annotated[
     Annotated[MoviePyMashupConfig, Tag("moviepy")] | Annotated[CustomMashupConfig, Tag("custom")],
-    Discriminator(_kind_tag("moviepy", ["moviepy"])),
+    Discriminator(
+        _kind_tag("moviepy", ["moviepy"]),
+        custom_error_type="section",
+        custom_error_message=_NOT_A_TABLE,
+    ),
 ]
 
 

@@ -102,3 +102,24 @@ def test_usage_errors_exit_2(clips: dict[str, Path]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["mashup", str(clips["user"]), "--fit", "stretch"])
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--segment-seconds", "0"),
+        ("--segment-seconds", "nan"),
+        ("--fps", "0"),
+        ("--max-duration", "0"),
+        ("--crossfade-ms", "-5"),
+    ],
+)
+def test_out_of_range_options_are_one_line_errors(
+    clips: dict[str, Path], capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    argv = ["mashup", str(clips["user"]), "--music", str(clips["music"]), "--dry-run"]
+    assert main([*argv, flag, value]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("avajams: error: ")
+    assert flag in err
+    assert "Traceback" not in err

@@ -240,3 +240,14 @@ def test_any_valid_config_round_trips(
     )
     assert PipelineConfig.model_validate_json(config.model_dump_json()) == config
     assert PipelineConfig.from_mapping(config.model_dump(mode="json")) == config
+
+
+@pytest.mark.parametrize("section", ["sampler", "embedder", "library", "mashup"])
+@pytest.mark.parametrize("value", ["fast", [1, 2], 3])
+def test_a_section_that_is_not_a_table_is_a_config_error(section: str, value: object) -> None:
+    if section == "library" and isinstance(value, str):
+        # a plain string is the library's directory (the documented shorthand)
+        assert PipelineConfig.from_mapping({section: value}).library.directory is not None
+        return
+    with pytest.raises(ConfigError, match=section):
+        PipelineConfig.from_mapping({section: value})

@@ -128,6 +128,8 @@ _MASHUP_FLAGS = (
 
 def mashup_from_args(args: argparse.Namespace) -> Any:
     """The :class:`avajams.Mashup` of ``--config``'s ``[mashup]`` section, flags applied."""
+    from pydantic import ValidationError
+
     section = load_config(args).mashup
     overrides = {
         name: getattr(args, name) for name in _MASHUP_FLAGS if getattr(args, name) is not None
@@ -139,7 +141,14 @@ def mashup_from_args(args: argparse.Namespace) -> Any:
             f"{flags} do not apply to the configured renderer {section.kind!r}; "
             "set its options in the configuration file instead"
         )
-    config = type(section).model_validate({**section.model_dump(), **overrides})
+    try:
+        config = type(section).model_validate({**section.model_dump(), **overrides})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'-'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid mashup option: {problems}") from exc
     return config.build()
 
 
