@@ -727,15 +727,22 @@ class Pipeline:
             return Path(self._library.directory)
         return self.config.library.resolved_directory()
 
-    def open_library(self, *, create: bool = False) -> VideoIndex:
-        """The library, opened on first use (created when ``create`` and it does not exist)."""
+    def open_library(self, *, create: bool = False, readonly: bool = False) -> VideoIndex:
+        """The library, opened on first use (created when ``create`` and it does not exist).
+
+        ``readonly`` takes no write lock, so matching works while another process indexes; a
+        read-only handle is reopened for writing when a later call needs to write.
+        """
         if self._library is not None:
-            return self._library
+            if readonly or not self._library.readonly or not self._owns_library:
+                return self._library
+            self._library.close()
+            self._library = None
         from avajams.index import VideoIndex
 
         directory = self.config.library.resolved_directory()
         try:
-            library = VideoIndex.open(directory, embedder_id=self.embedder.id)
+            library = VideoIndex.open(directory, embedder_id=self.embedder.id, readonly=readonly)
         except LibraryNotFoundError as exc:
             if not create:
                 raise LibraryNotFoundError(
@@ -990,7 +997,7 @@ class Pipeline:
         from avajams.embedding import video_signature
 
         self._get_embedder(show_progress)
-        library = self.open_library()
+        library = self.open_library(readonly=True)
         times, vectors = self.embed_video(video)
         signature = video_signature(vectors, method=self.config.library.signature)
         return library.search(

@@ -62,3 +62,23 @@ def test_copy_of_an_indexed_file_is_skipped(tmp_path: Path) -> None:
         assert set(summary.skipped) == {str(mv / "a.mp4"), str(mv / "copy.mp4")}
         assert summary.moved == ()
         assert len(pipe.open_library()) == 1
+
+
+def test_match_works_while_another_handle_writes(tmp_path: Path) -> None:
+    mv = tmp_path / "mv"
+    mv.mkdir()
+    make_clip(mv / "a.mp4", tag=1, duration=2.0, fps=12)
+    make_clip(mv / "b.mp4", tag=2, duration=2.0, fps=12)
+    with _pipe(tmp_path) as pipe:
+        pipe.index(mv)
+    with _pipe(tmp_path) as writer:
+        writer.open_library()  # holds the write lock
+        with _pipe(tmp_path) as reader:
+            matches = reader.match(mv / "a.mp4", k=2)
+            assert matches[0].path == str(mv / "a.mp4")
+            assert reader.open_library(readonly=True).readonly
+    with _pipe(tmp_path) as pipe:
+        pipe.match(mv / "b.mp4", k=1)
+        summary = pipe.index(mv)  # reopens the read-only handle for writing
+        assert len(summary.skipped) == 2
+        assert not pipe.open_library().readonly
