@@ -450,6 +450,20 @@ def test_output_path_errors(media: dict[str, Clip], tmp_path: Path) -> None:
     )
 
 
+def test_output_that_is_an_input_is_refused(media: dict[str, Clip], tmp_path: Path) -> None:
+    user = tmp_path / "me.mp4"
+    music = tmp_path / "mv.mp4"
+    user.write_bytes(media["user"].path.read_bytes())
+    music.write_bytes(media["music"].path.read_bytes())
+    before = {p: p.read_bytes() for p in (user, music)}
+    for out in (music, user, tmp_path / "." / "mv.mp4"):
+        with pytest.raises(OutputPathError, match="also an input"):
+            Mashup().render(user, music, out)
+    with pytest.raises(OutputPathError, match="also an input"):
+        MoviePyRenderer().render(Mashup().plan(user, music), user, music, music)
+    assert {p: p.read_bytes() for p in (user, music)} == before
+
+
 def test_failure_halfway_leaves_no_process_or_file(
     media: dict[str, Clip], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

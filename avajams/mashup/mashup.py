@@ -134,7 +134,7 @@ class Mashup:
                 "soundtrack, so pick a music video with sound",
                 path=music,
             )
-        check_output_path(out)
+        check_output_path(out, (user, music))
         plan = self.plan(user, music, cut_times=cut_times)
         path = self.renderer.render(
             plan, user, music, out, show_progress=show_progress, progress=progress

@@ -73,14 +73,21 @@ class Renderer(Protocol):
     ) -> Path: ...
 
 
-def check_output_path(out: StrPath) -> Path:
+def check_output_path(out: StrPath, inputs: tuple[StrPath, ...] = ()) -> Path:
     """Validate where a mashup will be written; return it as a Path.
 
     Raises OutputPathError when the directory is missing, is not a directory, or is not
-    writable, or when ``out`` is a directory; ConfigError for a suffix other than
-    .mp4/.m4v/.mov.
+    writable, when ``out`` is a directory, or when it is one of ``inputs`` (the render would
+    replace its own source); ConfigError for a suffix other than .mp4/.m4v/.mov.
     """
     path = Path(out)
+    for source in inputs:
+        if path.resolve() == Path(source).resolve():
+            raise OutputPathError(
+                f"output {path} is also an input of the mashup ({source}); writing it would "
+                "replace that video, so choose another output file",
+                path=path,
+            )
     if path.suffix.lower() not in OUTPUT_SUFFIXES:
         raise ConfigError(
             f"output {path} must end in one of {', '.join(OUTPUT_SUFFIXES)} (an H.264/AAC MP4)"
@@ -423,7 +430,7 @@ class MoviePyRenderer:
                 path=music,
             )
         user_info = probe(user)
-        out_path = check_output_path(out)
+        out_path = check_output_path(out, (user, music))
         canvas = self.canvas_for(music_info)
         crossfade_frames = round(self.crossfade_ms / 1000.0 * plan.fps)
 
