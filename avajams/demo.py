@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from avajams.errors import OutputPathError
 from avajams.pipeline import IndexSummary, Pipeline, PipelineConfig
 
 if TYPE_CHECKING:
@@ -73,7 +74,14 @@ def make_demo_media(
     if not 1 <= count <= len(DEMO_PHOTOS):
         raise ValueError(f"count must be between 1 and {len(DEMO_PHOTOS)}, got {count}")
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(
+            f"cannot create the demo directory {folder}: {exc.strerror or exc}; pass --dir "
+            "with a writable directory path",
+            path=folder,
+        ) from exc
     videos = []
     for i, photos in enumerate(DEMO_PHOTOS[:count]):
         path = folder / f"mv{i + 1:02d}-{'-'.join(photos)}.mp4"

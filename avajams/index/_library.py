@@ -238,7 +238,14 @@ class VideoIndex:
         if backend not in ("auto", "exact", "hnsw"):
             raise ConfigError(f"backend must be 'auto', 'exact' or 'hnsw', not {backend!r}")
         d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LibraryError(
+                f"cannot create the library directory {d}: {exc.strerror or exc}; choose a "
+                "directory path that is not a file and is writable",
+                path=d,
+            ) from exc
         lock = _WriteLock(d / LOCK_NAME)
         try:
             path = d / CATALOGUE_NAME
