@@ -97,15 +97,27 @@ class CustomConfig(_Section):
     """Keyword arguments it is called with."""
 
     def build(self) -> Any:
-        """Import ``kind`` and call it with ``options``."""
+        """Import ``kind`` and call it with ``options``; check the result meets the protocol."""
         factory = import_object(self.kind)
         try:
-            return factory(**self.options)
+            built = factory(**self.options)
         except TypeError as exc:
             raise ConfigError(
                 f"{self.kind} does not accept the options {sorted(self.options)}: {exc}; "
                 "fix the section's options table"
             ) from exc
+        protocol = self._protocol()
+        if protocol is not None and not isinstance(built, protocol):
+            raise ConfigError(
+                f"{self.kind} made a {type(built).__name__}, which is not an avajams "
+                f"{protocol.__name__} (see the protocol's required attributes and methods); "
+                "point kind at a class or factory that implements it"
+            )
+        return built
+
+    def _protocol(self) -> type | None:
+        """The runtime-checkable protocol the built object must meet (None: no check)."""
+        return None
 
 
 # --- sampler -------------------------------------------------------------------------------
@@ -180,6 +192,11 @@ class CustomSamplerConfig(CustomConfig):
     queue_frames: Annotated[int, Field(ge=1)] = 64
     """Decoded frames buffered between the decoders and inference (bounds memory)."""
 
+    def _protocol(self) -> type | None:
+        from avajams.sampling import Sampler
+
+        return Sampler
+
 
 SamplerConfig = Annotated[
     Annotated[FrameSamplerConfig, Tag("pyav")] | Annotated[CustomSamplerConfig, Tag("custom")],
@@ -247,6 +264,11 @@ class CustomEmbedderConfig(CustomConfig):
 
     batch_size: Annotated[int, Field(ge=1)] = 16
     """Frames per ``embed`` call while indexing."""
+
+    def _protocol(self) -> type | None:
+        from avajams.embedding import Embedder
+
+        return Embedder
 
 
 EmbedderConfig = Annotated[

@@ -251,3 +251,18 @@ def test_a_section_that_is_not_a_table_is_a_config_error(section: str, value: ob
         return
     with pytest.raises(ConfigError, match=section):
         PipelineConfig.from_mapping({section: value})
+
+
+@pytest.mark.parametrize(
+    ("section", "kind", "protocol"),
+    [
+        ("sampler", "avajams.testing:FakeEmbedder", "Sampler"),
+        ("embedder", "os:getcwd", "Embedder"),
+    ],
+)
+def test_custom_backend_must_meet_its_protocol(section: str, kind: str, protocol: str) -> None:
+    from avajams import Pipeline
+
+    pipe = Pipeline(PipelineConfig.from_mapping({section: {"kind": kind}}))
+    with pytest.raises(ConfigError, match=f"not an avajams {protocol}"):
+        _ = pipe.sampler if section == "sampler" else pipe.embedder
