@@ -123,3 +123,17 @@ def test_out_of_range_options_are_one_line_errors(
     assert err.startswith("avajams: error: ")
     assert flag in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("max_size", ["[1, 1]", "[0, 0]"])
+def test_degenerate_max_size_is_a_config_error(
+    clips: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path, max_size: str
+) -> None:
+    config = tmp_path / "avajams.toml"
+    config.write_text(f"[mashup]\nmax_size = {max_size}\n")
+    out = tmp_path / "out.mp4"
+    argv = ["mashup", str(clips["user"]), "--music", str(clips["music"]), "-o", str(out)]
+    assert main([*argv, "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("avajams: error: max_size")
+    assert not out.exists()

@@ -393,6 +393,8 @@ class MoviePyRenderer:
             raise ConfigError(f"fit must be 'letterbox' or 'crop', got {fit!r}")
         if size is not None and (size[0] < 2 or size[1] < 2 or size[0] % 2 or size[1] % 2):
             raise ConfigError(f"size {size} must be even and at least 2x2 (yuv420p)")
+        if len(max_size) != 2 or min(max_size) < 2:
+            raise ConfigError(f"max_size {max_size} must be a (width, height) of at least 2x2")
         if not crossfade_ms >= 0:
             raise ConfigError(f"crossfade_ms must be >= 0, got {crossfade_ms}")
         self.size = size
