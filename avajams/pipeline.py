@@ -840,6 +840,7 @@ class Pipeline:
         updated: list[str] = []
         skipped: list[str] = []
         moved: list[str] = []
+        started_hashes: set[str] = set()
         failed: dict[str, str] = {}
         timings = {"embed": 0.0, "write": 0.0, "wait": 0.0}
         frames_total = 0
@@ -922,7 +923,11 @@ class Pipeline:
                 elif kind == _START:
                     assert job is not None
                     known = library.find_by_hash(job.content_hash)
-                    if known is not None:
+                    if job.content_hash in started_hashes:  # a copy of a file in this run
+                        job.cancelled.set()
+                        skipped.append(str(job.path))
+                        files_bar.update()
+                    elif known is not None:
                         job.cancelled.set()
                         if known != job.key and _move_if_gone(library, known, job):
                             moved.append(str(job.path))
@@ -931,6 +936,8 @@ class Pipeline:
                         files_bar.update()
                     elif job.key in library:
                         job.existing = job.key
+                    if not job.cancelled.is_set():
+                        started_hashes.add(job.content_hash)
                 elif kind == _FRAME:
                     assert job is not None
                     if not job.cancelled.is_set():

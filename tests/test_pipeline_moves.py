@@ -82,3 +82,16 @@ def test_match_works_while_another_handle_writes(tmp_path: Path) -> None:
         summary = pipe.index(mv)  # reopens the read-only handle for writing
         assert len(summary.skipped) == 2
         assert not pipe.open_library().readonly
+
+
+def test_copies_within_one_run_are_indexed_once(tmp_path: Path) -> None:
+    mv = tmp_path / "mv"
+    mv.mkdir()
+    make_clip(mv / "a.mp4", tag=1, duration=2.0, fps=12)
+    shutil.copy(mv / "a.mp4", mv / "a-copy.mp4")
+    make_clip(mv / "b.mp4", tag=2, duration=2.0, fps=12)
+    with _pipe(tmp_path) as pipe:
+        summary = pipe.index(mv)
+        assert len(summary.added) == 2
+        assert len(summary.skipped) == 1
+        assert len(pipe.open_library()) == 2
