@@ -835,6 +835,7 @@ class Pipeline:
         embedder = self._get_embedder(show_progress)
         library = self.open_library(create=True)
         sampler = self.sampler
+        _warn_if_settings_differ(library, sampler)
         jobs = [_Job(i, path, _key_for(path)) for i, path in enumerate(files)]
         added: list[str] = []
         updated: list[str] = []
@@ -1113,6 +1114,28 @@ def _move_if_gone(library: VideoIndex, known: str, job: _Job) -> bool:
 def _key_for(path: Path) -> str:
     """A video's library key: its absolute path, with forward slashes."""
     return path.resolve().as_posix()
+
+
+def _warn_if_settings_differ(library: VideoIndex, sampler: Sampler) -> None:
+    """Log a warning when this run samples differently from how the library was built."""
+    stored = library.sampler_settings
+    current = _sampler_settings(sampler)
+    if not stored or current is None:
+        return
+    current = json.loads(json.dumps(current))  # as stored: tuples become lists
+    if current != stored:
+        changed = sorted(
+            k for k in stored.keys() | current.keys() if stored.get(k) != current.get(k)
+        )
+        logger.warning(
+            "the library in %s was built with sampler settings %s but this run samples with %s "
+            "(differs in: %s); new videos will be sampled differently from the rest — use the "
+            "library's settings ([sampler] in --config) or index into a new library",
+            library.directory,
+            stored,
+            current,
+            ", ".join(changed),
+        )
 
 
 def _sampler_settings(sampler: Sampler) -> dict[str, Any] | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from avajams import Pipeline, PipelineConfig
 from avajams.testing import FakeEmbedder, make_clip
@@ -95,3 +97,29 @@ def test_copies_within_one_run_are_indexed_once(tmp_path: Path) -> None:
         assert len(summary.added) == 2
         assert len(summary.skipped) == 1
         assert len(pipe.open_library()) == 2
+
+
+def test_indexing_with_other_sampler_settings_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    mv = tmp_path / "mv"
+    mv.mkdir()
+    make_clip(mv / "a.mp4", tag=1, duration=2.0, fps=12)
+    with _pipe(tmp_path) as pipe:
+        pipe.index(mv)
+    with caplog.at_level(logging.WARNING, logger="avajams"), _pipe(tmp_path) as pipe:
+        pipe.index(mv)  # same settings: quiet
+    assert not [r for r in caplog.records if "sampler settings" in r.getMessage()]
+
+    make_clip(mv / "b.mp4", tag=2, duration=2.0, fps=12)
+    cfg = PipelineConfig.model_validate(
+        {"library": {"directory": str(tmp_path / "lib")}, "sampler": {"fps": 4.0}}
+    )
+    with (
+        caplog.at_level(logging.WARNING, logger="avajams"),
+        Pipeline(cfg, embedder=FakeEmbedder(dim=32)) as pipe,
+    ):
+        pipe.index(mv)
+    messages = [r.getMessage() for r in caplog.records if "sampler settings" in r.getMessage()]
+    assert len(messages) == 1
+    assert "differs in: fps" in messages[0]
