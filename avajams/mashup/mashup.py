@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avajams._progress import ProgressCallback
-from avajams.errors import ConfigError, MissingAudioError
+from avajams.errors import ConfigError
 from avajams.mashup.plan import (
     CutPlan,
     FitMode,
@@ -19,7 +19,7 @@ from avajams.mashup.plan import (
     output_fps,
     plan_cuts,
 )
-from avajams.mashup.render import MoviePyRenderer, Renderer, check_output_path
+from avajams.mashup.render import MoviePyRenderer, Renderer, check_output_path, probe_music
 
 __all__ = ["Mashup", "RenderResult"]
 
@@ -127,13 +127,7 @@ class Mashup:
         """
         from avajams.media import probe
 
-        music_info = probe(music)
-        if not music_info.has_audio:
-            raise MissingAudioError(
-                f"music video {music} has no audio track; a mashup keeps the music video's "
-                "soundtrack, so pick a music video with sound",
-                path=music,
-            )
+        probe_music(music)
         check_output_path(out, (user, music))
         plan = self.plan(user, music, cut_times=cut_times)
         path = self.renderer.render(

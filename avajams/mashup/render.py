@@ -41,7 +41,7 @@ from avajams.mashup.plan import CutPlan, FitMode, Segment, canvas_size
 if TYPE_CHECKING:
     from avajams.media import VideoInfo
 
-__all__ = ["MoviePyRenderer", "Renderer", "check_output_path", "placement"]
+__all__ = ["MoviePyRenderer", "Renderer", "check_output_path", "placement", "probe_music"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,20 @@ class Renderer(Protocol):
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
     ) -> Path: ...
+
+
+def probe_music(music: StrPath) -> VideoInfo:
+    """Probe the music video, refusing one without a soundtrack (MissingAudioError)."""
+    from avajams.media import probe
+
+    info = probe(music)
+    if not info.has_audio:
+        raise MissingAudioError(
+            f"music video {music} has no audio track; a mashup keeps the music video's "
+            "soundtrack, so pick a music video with sound",
+            path=music,
+        )
+    return info
 
 
 def check_output_path(out: StrPath, inputs: tuple[StrPath, ...] = ()) -> Path:
@@ -424,13 +438,7 @@ class MoviePyRenderer:
         from avajams.media import probe
 
         plan.validate()
-        music_info = probe(music)
-        if not music_info.has_audio:
-            raise MissingAudioError(
-                f"music video {music} has no audio track; a mashup keeps the music video's "
-                "soundtrack, so pick a music video with sound",
-                path=music,
-            )
+        music_info = probe_music(music)
         user_info = probe(user)
         out_path = check_output_path(out, (user, music))
         canvas = self.canvas_for(music_info)
