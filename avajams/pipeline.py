@@ -18,7 +18,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -162,9 +162,10 @@ class FrameSamplerConfig(_Section):
 _NOT_A_TABLE = "must be a table of options (a [section] in TOML), not a single value"
 
 
-def _kind_tag(
+def _kind_discriminator(
     default: str, builtin: Iterable[str], other: str | None = None
-) -> Callable[..., str | None]:
+) -> Discriminator:
+    """Picks a section's model from its ``kind``; a section that is not a table is an error."""
     names = frozenset(builtin)
 
     def tag(value: Any) -> str | None:
@@ -180,7 +181,7 @@ def _kind_tag(
             return other
         return str(kind)
 
-    return tag
+    return Discriminator(tag, custom_error_type="section", custom_error_message=_NOT_A_TABLE)
 
 
 class CustomSamplerConfig(CustomConfig):
@@ -200,11 +201,7 @@ class CustomSamplerConfig(CustomConfig):
 
 SamplerConfig = Annotated[
     Annotated[FrameSamplerConfig, Tag("pyav")] | Annotated[CustomSamplerConfig, Tag("custom")],
-    Discriminator(
-        _kind_tag("pyav", ["pyav"]),
-        custom_error_type="section",
-        custom_error_message=_NOT_A_TABLE,
-    ),
+    _kind_discriminator("pyav", ["pyav"]),
 ]
 
 # --- embedder ------------------------------------------------------------------------------
@@ -275,11 +272,7 @@ EmbedderConfig = Annotated[
     Annotated[InceptionConfig, Tag("inception_v3")]
     | Annotated[RegisteredEmbedderConfig, Tag("registered")]
     | Annotated[CustomEmbedderConfig, Tag("custom")],
-    Discriminator(
-        _kind_tag("inception_v3", ["inception_v3"], other="registered"),
-        custom_error_type="section",
-        custom_error_message=_NOT_A_TABLE,
-    ),
+    _kind_discriminator("inception_v3", ["inception_v3"], other="registered"),
 ]
 
 # --- library -------------------------------------------------------------------------------
@@ -382,11 +375,7 @@ class CustomMashupConfig(_MashupTiming):
 
 MashupConfig = Annotated[
     Annotated[MoviePyMashupConfig, Tag("moviepy")] | Annotated[CustomMashupConfig, Tag("custom")],
-    Discriminator(
-        _kind_tag("moviepy", ["moviepy"]),
-        custom_error_type="section",
-        custom_error_message=_NOT_A_TABLE,
-    ),
+    _kind_discriminator("moviepy", ["moviepy"]),
 ]
 
 
