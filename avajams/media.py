@@ -42,7 +42,12 @@ class VideoDecodeWarning(UserWarning):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """Facts about a video file, as read from its container and its first frame."""
+    """Facts about a video file, as read from its container and its first frame.
+
+    It is path-like (``os.fspath(info) == info.path``), so a probed video can be passed on
+    wherever avajams takes a path, and :func:`probe` returns it as is instead of reading the
+    file again.
+    """
 
     path: str
     #: Seconds of picture, from the first frame's start to the end of the last frame.
@@ -61,6 +66,9 @@ class VideoInfo:
     frame_count: int | None
     has_audio: bool
     audio_sample_rate: int | None
+
+    def __fspath__(self) -> str:
+        return self.path
 
 
 def check_path(path: str | os.PathLike[str]) -> str:
@@ -189,9 +197,13 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     """Read a video's facts: duration, start, display size, rotation, frame rate, audio.
 
     Decodes only the first frame (to learn its rotation and prove the stream decodes).
+    A :class:`VideoInfo` is returned as is (it was probed already).
     Raises :class:`VideoNotFoundError` or :class:`VideoDecodeError`.
     """
     import av
+
+    if isinstance(path, VideoInfo):
+        return path
 
     with open_video(path) as (container, stream):
         name = os.fspath(path)

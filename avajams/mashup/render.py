@@ -36,7 +36,7 @@ from avajams.errors import (
     RenderError,
     VideoDecodeError,
 )
-from avajams.mashup.plan import CutPlan, FitMode, Segment, canvas_size
+from avajams.mashup.plan import DEFAULT_MAX_SIZE, CutPlan, FitMode, Segment, canvas_size
 
 if TYPE_CHECKING:
     from avajams.media import VideoInfo
@@ -74,7 +74,10 @@ class Renderer(Protocol):
 
 
 def probe_music(music: StrPath) -> VideoInfo:
-    """Probe the music video, refusing one without a soundtrack (MissingAudioError)."""
+    """Probe the music video, refusing one without a soundtrack (MissingAudioError).
+
+    A :class:`~avajams.media.VideoInfo` is checked without reading the file again.
+    """
     from avajams.media import probe
 
     info = probe(music)
@@ -395,7 +398,7 @@ class MoviePyRenderer:
         self,
         *,
         size: tuple[int, int] | None = None,
-        max_size: tuple[int, int] = (1280, 720),
+        max_size: tuple[int, int] = DEFAULT_MAX_SIZE,
         fit: FitMode = "letterbox",
         crossfade_ms: float = 0.0,
         preset: str = "medium",
