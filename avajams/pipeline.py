@@ -89,10 +89,7 @@ class Pipeline:
     ) -> None:
         opened: VideoIndex | None = None
         if isinstance(library, str | os.PathLike):
-            base = config or PipelineConfig()
-            config = base.model_copy(
-                update={"library": base.library.model_copy(update={"directory": Path(library)})}
-            )
+            config = (config or PipelineConfig()).with_library(library)
         elif library is not None:
             opened = library
         self.config = config or PipelineConfig()
