@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -38,9 +38,27 @@ if TYPE_CHECKING:
     from av.video.frame import VideoFrame
     from av.video.stream import VideoStream
 
-__all__ = ["Fit", "FrameSampler", "Interpolation", "SampledFrames", "Sampler"]
+__all__ = [
+    "DescribedSampler",
+    "Fit",
+    "FrameSampler",
+    "Interpolation",
+    "SampledFrames",
+    "Sampler",
+    "sampler_settings",
+]
 
 logger = logging.getLogger(__name__)
+
+#: Samples per second unless told otherwise (the original's one frame a second).
+DEFAULT_FPS = 1.0
+#: The highest sampling rate accepted.
+MAX_FPS = 60.0
+#: Square output side: Inception v3's input size.
+DEFAULT_SIZE = 299
+#: FFmpeg threads per video: one spends the least CPU per frame, which indexing needs while
+#: inference keeps every core busy (0 lets FFmpeg choose, for the lowest latency on one video).
+DEFAULT_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -82,6 +100,27 @@ class Sampler(Protocol):
     ) -> Iterator[tuple[float, NDArray[np.uint8]]]: ...
 
 
+@runtime_checkable
+class DescribedSampler(Sampler, Protocol):
+    """A :class:`Sampler` that can describe its output (optional for custom samplers).
+
+    A library stores the description of the sampler it was built with, so a later run that
+    samples differently is warned about instead of silently mixing two kinds of vectors.
+    """
+
+    def settings(self) -> Mapping[str, Any]:
+        """A JSON-able description of everything that changes the sampled frames."""
+        ...
+
+
+def sampler_settings(sampler: Sampler) -> dict[str, Any] | None:
+    """``sampler.settings()`` as a plain dict, or None for a sampler that does not describe
+    itself."""
+    if isinstance(sampler, DescribedSampler):
+        return dict(sampler.settings())
+    return None
+
+
 def _as_fraction(value: float | Fraction, what: str) -> Fraction:
     if isinstance(value, Fraction):
         result = value
@@ -109,7 +148,8 @@ class FrameSampler:
     - ``interpolation``: swscale's scaling algorithm.
     - ``max_duration`` / ``max_frames``: sample at most the first ``max_duration`` seconds /
       ``max_frames`` samples; decoding stops there.
-    - ``threads``: FFmpeg decoding threads (0 = FFmpeg's choice from the CPU count).
+    - ``threads``: FFmpeg decoding threads (default 1, the least CPU per frame; 0 = FFmpeg's
+      choice from the CPU count, the lowest latency for one video).
     - ``strict``: raise :class:`VideoDecodeError` for a truncated or partly corrupt video
       instead of returning the frames before the damage with a :class:`VideoDecodeWarning`.
     - ``max_dimension``: refuse videos wider or taller than this (and output sizes above it).
@@ -121,21 +161,23 @@ class FrameSampler:
 
     def __init__(
         self,
-        fps: float | Fraction = 1.0,
-        size: int | tuple[int, int] | None = 299,
+        fps: float | Fraction = DEFAULT_FPS,
+        size: int | tuple[int, int] | None = DEFAULT_SIZE,
         *,
         fit: Fit = "stretch",
         interpolation: Interpolation = "bilinear",
         max_duration: float | None = None,
         max_frames: int | None = None,
-        threads: int = 0,
+        threads: int = DEFAULT_THREADS,
         strict: bool = False,
         max_dimension: int = 16384,
         max_bytes: int = 2**31,
     ) -> None:
         self._fps = _as_fraction(fps, "fps")
-        if self._fps > 1000:
-            raise ConfigError(f"fps {fps} is above 1000 samples per second; pick a lower rate")
+        if self._fps > MAX_FPS:
+            raise ConfigError(
+                f"fps {fps} is above {MAX_FPS:g} samples per second; pick a lower rate"
+            )
         if isinstance(max_dimension, bool) or not isinstance(max_dimension, int):
             raise ConfigError(f"max_dimension must be an int, got {max_dimension!r}")
         if max_dimension < 1:

@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(document, indent=2))
         return 0
-    from avajams.demo import format_matches
+    from avajams.cli._shared import format_matches
 
     if not matches:
         print(f"no matches: the library at {directory} is empty or nothing passed --where")
