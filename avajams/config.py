@@ -30,6 +30,12 @@ from pydantic import (
 
 from avajams.embedding._protocol import DEFAULT_BATCH_SIZE
 from avajams.errors import ConfigError
+from avajams.mashup.plan import (
+    DEFAULT_FPS_CAP,
+    DEFAULT_MAX_SIZE,
+    DEFAULT_SEGMENT_SECONDS,
+    CutOptions,
+)
 from avajams.sampling import DEFAULT_FPS, DEFAULT_SIZE, DEFAULT_THREADS, MAX_FPS, Fit
 
 if TYPE_CHECKING:
@@ -294,7 +300,7 @@ def _default_library_dir() -> Path:
 
 
 class _MashupTiming(_Section):
-    segment_seconds: Annotated[float, Field(gt=0)] = 2.0
+    segment_seconds: Annotated[float, Field(gt=0)] = DEFAULT_SEGMENT_SECONDS
     """Length of each stretch of picture before cutting to the other video."""
     start_with: Literal["user", "music"] = "user"
     """Whose picture opens the mashup."""
@@ -304,18 +310,19 @@ class _MashupTiming(_Section):
     """Cut the mashup off after this many seconds (default: the music video's length)."""
     fps: Annotated[float, Field(gt=0)] | None = None
     """Output frame rate (default: the music video's, capped at ``fps_cap``)."""
-    fps_cap: Annotated[float, Field(gt=0)] = 30.0
+    fps_cap: Annotated[float, Field(gt=0)] = DEFAULT_FPS_CAP
     """Highest output frame rate taken from the music video."""
 
-    def _timing(self) -> dict[str, Any]:
-        return {
-            "segment_seconds": self.segment_seconds,
-            "start_with": self.start_with,
-            "user_end": self.user_end,
-            "max_duration": self.max_duration,
-            "fps": self.fps,
-            "fps_cap": self.fps_cap,
-        }
+    def cut_options(self) -> CutOptions:
+        """The timing options for the cut planner."""
+        return CutOptions(
+            segment_seconds=self.segment_seconds,
+            start_with=self.start_with,
+            user_end=self.user_end,
+            max_duration=self.max_duration,
+            fps=self.fps,
+            fps_cap=self.fps_cap,
+        )
 
 
 class MoviePyMashupConfig(_MashupTiming):
@@ -325,7 +332,7 @@ class MoviePyMashupConfig(_MashupTiming):
     """The MoviePy renderer (the default)."""
     size: tuple[int, int] | None = None
     """Output (width, height) (default: the music video's, capped at ``max_size``)."""
-    max_size: tuple[int, int] = (1280, 720)
+    max_size: tuple[int, int] = DEFAULT_MAX_SIZE
     """Largest output size taken from the music video."""
     fit: Literal["letterbox", "crop"] = "letterbox"
     """How a picture of another shape fills the output: letterbox, or crop to fill."""
@@ -336,7 +343,7 @@ class MoviePyMashupConfig(_MashupTiming):
         from avajams.mashup import Mashup
 
         return Mashup(
-            **self._timing(),
+            options=self.cut_options(),
             size=self.size,
             max_size=self.max_size,
             fit=self.fit,
@@ -357,7 +364,7 @@ class CustomMashupConfig(_MashupTiming):
         from avajams.mashup import Mashup
 
         renderer = CustomConfig(kind=self.kind, options=self.options).build_checked()
-        return Mashup(**self._timing(), renderer=renderer)
+        return Mashup(options=self.cut_options(), renderer=renderer)
 
 
 MashupConfig = Annotated[

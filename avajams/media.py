@@ -229,10 +229,13 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     A :class:`VideoInfo` is returned as is (it was probed already).
     Raises :class:`VideoNotFoundError` or :class:`VideoDecodeError`.
     """
-    import av
-
     if isinstance(path, VideoInfo):
         return path
+    return _probe_file(path)
+
+
+def _probe_file(path: str | os.PathLike[str]) -> VideoInfo:
+    import av
 
     with open_video(path) as (container, stream):
         name = os.fspath(path)

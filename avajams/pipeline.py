@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from avajams.embedding import Embedder
     from avajams.index import Match, VideoIndex
-    from avajams.mashup import Mashup, RenderResult
+    from avajams.mashup import CutPlan, Mashup, RenderResult
     from avajams.sampling import Sampler
 
 # The configuration and indexing names are re-exported here: they were defined in this module
@@ -318,18 +318,39 @@ class Pipeline:
             path=self.library_directory,
         )
 
+    def plan_mashup(
+        self,
+        video: str | os.PathLike[str],
+        music: str | os.PathLike[str] | None = None,
+        *,
+        cut_times: Iterable[float] | None = None,
+    ) -> CutPlan:
+        """The cut plan of the mashup of ``video`` with ``music`` (default: its best match)."""
+        if music is None:
+            _, music = self._best_music_path(video)
+        return self.build_mashup().plan(video, music, cut_times=cut_times)
+
     def mashup(
         self,
         video: str | os.PathLike[str],
         out: str | os.PathLike[str],
         music: str | os.PathLike[str] | None = None,
         *,
+        cut_times: Iterable[float] | None = None,
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
     ) -> RenderResult:
-        """Render the mashup of ``video`` with ``music`` (default: its best library match)."""
+        """Render the mashup of ``video`` with ``music`` (default: its best library match).
+
+        ``cut_times`` (seconds of output) replace the configured cut timing.
+        """
         if music is None:
             _, music = self._best_music_path(video)
         return self.build_mashup().render(
-            user=video, music=music, out=out, show_progress=show_progress, progress=progress
+            user=video,
+            music=music,
+            out=out,
+            cut_times=cut_times,
+            show_progress=show_progress,
+            progress=progress,
         )

@@ -7,12 +7,24 @@ video (today: ``--music``), :func:`run_with_music` plans or renders against a re
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from avajams.cli._shared import add_library_option, load_config, load_pipeline
 from avajams.errors import ConfigError
+from avajams.mashup.plan import DEFAULT_FPS_CAP, DEFAULT_MAX_SIZE, DEFAULT_SEGMENT_SECONDS
 
-__all__ = ["add_mashup_options", "mashup_from_args", "register", "resolve_music", "run_with_music"]
+if TYPE_CHECKING:
+    from avajams.mashup import Mashup
+    from avajams.pipeline import Pipeline
+
+__all__ = [
+    "add_mashup_options",
+    "mashup_from_args",
+    "pipeline_from_args",
+    "register",
+    "resolve_music",
+    "run_with_music",
+]
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -43,7 +55,7 @@ def add_mashup_options(parser: argparse.ArgumentParser) -> None:
         "--segment-seconds",
         type=float,
         metavar="S",
-        help="seconds between cuts (default 2)",
+        help=f"seconds between cuts (default {DEFAULT_SEGMENT_SECONDS:g})",
     )
     group.add_argument(
         "--cut-times",
@@ -66,13 +78,16 @@ def add_mashup_options(parser: argparse.ArgumentParser) -> None:
         "--max-duration", type=float, metavar="S", help="stop the output after S seconds"
     )
     group.add_argument(
-        "--fps", type=float, help="output frame rate (default: the music video's, at most 30)"
+        "--fps",
+        type=float,
+        help=f"output frame rate (default: the music video's, at most {DEFAULT_FPS_CAP:g})",
     )
     group.add_argument(
         "--size",
         type=_size,
         metavar="WxH",
-        help="output size (default: the music video's, within 1280x720)",
+        help="output size (default: the music video's, within "
+        f"{DEFAULT_MAX_SIZE[0]}x{DEFAULT_MAX_SIZE[1]})",
     )
     group.add_argument(
         "--fit",
@@ -126,11 +141,15 @@ _MASHUP_FLAGS = (
 )
 
 
-def mashup_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`avajams.Mashup` of ``--config``'s ``[mashup]`` section, flags applied."""
+def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
+    """The pipeline of ``--config`` and ``--library``, its ``[mashup]`` section overridden by
+    the mashup flags (ConfigError naming the flag when one is out of range)."""
     from pydantic import ValidationError
 
-    section = load_config(args).mashup
+    from avajams.pipeline import Pipeline
+
+    config = load_config(args)
+    section = config.mashup
     overrides = {
         name: getattr(args, name) for name in _MASHUP_FLAGS if getattr(args, name) is not None
     }
@@ -142,40 +161,48 @@ def mashup_from_args(args: argparse.Namespace) -> Any:
             "set its options in the configuration file instead"
         )
     try:
-        config = type(section).model_validate({**section.model_dump(), **overrides})
+        section = type(section).model_validate({**section.model_dump(), **overrides})
     except ValidationError as exc:
         problems = "; ".join(
             f"--{'-'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']}"
             for err in exc.errors()
         )
         raise ConfigError(f"invalid mashup option: {problems}") from exc
-    return config.build()
+    return Pipeline(config.model_copy(update={"mashup": section}))
 
 
-def resolve_music(args: argparse.Namespace) -> str:
+def mashup_from_args(args: argparse.Namespace) -> Mashup:
+    """The :class:`avajams.Mashup` of ``--config``'s ``[mashup]`` section, flags applied."""
+    return pipeline_from_args(args).build_mashup()
+
+
+def resolve_music(args: argparse.Namespace, pipe: Pipeline | None = None) -> str:
     """The music video to use: ``--music``, else the library's best match for the user video."""
     if args.music is not None:
         return str(args.music)
-    with load_pipeline(args) as pipe:
+    if pipe is not None:
         best = pipe.best_music(args.user)
+    else:
+        with load_pipeline(args) as pipeline:
+            best = pipeline.best_music(args.user)
     print(f"best match: {best.path} (score {best.score:.3f})", flush=True)
-    assert best.path is not None
+    if best.path is None:  # best_music only returns matches whose file exists
+        raise ConfigError(f"the best match for {args.user} has no file; pass --music")
     return best.path
 
 
-def run_with_music(args: argparse.Namespace, music: str) -> int:
+def run_with_music(args: argparse.Namespace, music: str, pipe: Pipeline | None = None) -> int:
     """Plan (``--dry-run``) or render the mashup of ``args.user`` against ``music``."""
-    mashup = mashup_from_args(args)
+    pipe = pipe if pipe is not None else pipeline_from_args(args)
     if args.dry_run:
-        plan = mashup.plan(args.user, music, cut_times=args.cut_times)
-        print(plan.to_json())
+        print(pipe.plan_mashup(args.user, music, cut_times=args.cut_times).to_json())
         return 0
     if args.output is None:
         raise ConfigError("no output file given; pass -o OUT.mp4 (or --dry-run)")
-    result = mashup.render(
+    result = pipe.mashup(
         args.user,
-        music,
         args.output,
+        music,
         cut_times=args.cut_times,
         show_progress=False if args.quiet else None,
     )
@@ -188,4 +215,5 @@ def run_with_music(args: argparse.Namespace, music: str) -> int:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    return run_with_music(args, resolve_music(args))
+    with pipeline_from_args(args) as pipe:
+        return run_with_music(args, resolve_music(args, pipe), pipe)
