@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import stat
 from collections.abc import Callable, Generator, Iterator
@@ -572,6 +573,17 @@ class FrameReader:
         if self._end is not None and Fraction(t) / self._tb >= self._end:
             return None
         return self._current[1]
+
+    def seek(self, t: Fraction | float) -> None:
+        """Continue from the keyframe at or before ``t`` seconds (instead of decoding up to it)."""
+        if self._pts0 is None:
+            self.frame_at(0)  # learn the first frame's timestamp
+        assert self._pts0 is not None
+        target = self._pts0 + math.floor(Fraction(t) / self._tb)
+        self.container.seek(target, stream=self.stream, backward=True)
+        self._frames = self._timed()
+        self._current = self._lookahead = None
+        self._end = None
 
     def frames(self) -> Iterator[tuple[float, VideoFrame]]:
         """Every frame from the current position on, as ``(seconds after the first, frame)``."""

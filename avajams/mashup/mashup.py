@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,13 +12,26 @@ from typing import TYPE_CHECKING, Any
 
 from avajams._progress import ProgressCallback
 from avajams.errors import ConfigError
-from avajams.mashup.plan import CutOptions, CutPlan, FitMode, StartWith, UserEnd, plan_cuts
+from avajams.mashup.analysis import analyse, resolve_cut_mode
+from avajams.mashup.plan import (
+    CutAnalysis,
+    CutChoice,
+    CutOptions,
+    CutPlan,
+    FitMode,
+    StartWith,
+    UserEnd,
+    plan_cuts,
+)
 from avajams.mashup.render import MoviePyRenderer, Renderer, check_output_path, probe_music
 
 if TYPE_CHECKING:
+    from avajams.mashup.analysis import MomentSimilarity
     from avajams.media import VideoInfo
 
 __all__ = ["Mashup", "RenderResult"]
+
+log = logging.getLogger(__name__)
 
 StrPath = str | os.PathLike[str]
 
@@ -40,8 +54,11 @@ class Mashup:
     ... # doctest: +SKIP
 
     The timing is a :class:`~avajams.mashup.plan.CutOptions` (``options=``); its fields can
-    also be given one by one (``segment_seconds``, ``start_with``, ``user_end``,
-    ``max_duration``, ``fps``, ``fps_cap``), which override ``options``. The picture is the
+    also be given one by one (``segment_seconds``, ``cuts``, ``cut_every_beats``,
+    ``match_moments``, ``start_with``, ``user_end``, ``max_duration``, ``fps``, ``fps_cap``),
+    which override ``options``. ``cuts="beats"`` (the default when the beats extra is
+    installed) cuts on the music's beats, ``"shots"`` on the music video's shot changes,
+    ``"fixed"`` every ``segment_seconds``. The picture is the
     renderer's business: ``size``, ``max_size``, ``fit`` and ``crossfade_ms`` configure the
     default :class:`~avajams.mashup.render.MoviePyRenderer`; pass ``renderer=`` to use
     another :class:`~avajams.mashup.render.Renderer` (configured itself). Options left out
@@ -52,6 +69,9 @@ class Mashup:
         self,
         segment_seconds: float | None = None,
         *,
+        cuts: CutChoice | None = None,
+        cut_every_beats: int | None = None,
+        match_moments: bool | None = None,
         start_with: StartWith | None = None,
         user_end: UserEnd | None = None,
         max_duration: float | None = None,
@@ -66,6 +86,9 @@ class Mashup:
     ) -> None:
         timing: dict[str, Any] = {
             "segment_seconds": segment_seconds,
+            "cuts": cuts,
+            "cut_every_beats": cut_every_beats,
+            "match_moments": match_moments,
             "start_with": start_with,
             "user_end": user_end,
             "max_duration": max_duration,
@@ -92,6 +115,8 @@ class Mashup:
                 "set them on the renderer you pass instead"
             )
         self.renderer: Renderer = renderer
+        if self.options.cuts == "beats":
+            resolve_cut_mode("beats")  # the beats extra is missing: say so now
 
     # The timing options, readable as before CutOptions existed.
     @property
@@ -120,23 +145,59 @@ class Mashup:
         return self.options.fps
 
     @property
+    def cuts(self) -> CutChoice:
+        """Where cuts fall: ``"auto"``, ``"fixed"``, ``"beats"`` or ``"shots"``."""
+        return self.options.cuts
+
+    @property
     def fps_cap(self) -> float:
         """Highest output frame rate taken from the music video."""
         return self.options.fps_cap
 
     def plan(
-        self, user: StrPath, music: StrPath, *, cut_times: Iterable[float] | None = None
+        self,
+        user: StrPath,
+        music: StrPath,
+        *,
+        cut_times: Iterable[float] | None = None,
+        similarity: MomentSimilarity | None = None,
     ) -> CutPlan:
-        """The cut plan for these two videos, without rendering (probes both files)."""
+        """The cut plan for these two videos, without rendering.
+
+        Probes both files and, for beats or shots cuts, analyses the music's soundtrack and
+        both videos' shot changes. ``similarity`` (the two videos' moments compared, see
+        :class:`~avajams.mashup.analysis.MomentSimilarity`) is what ``match_moments`` needs;
+        ``Pipeline.mashup`` computes it from the library.
+        """
         from avajams.media import probe
 
-        return self._plan(probe(user), probe(music), cut_times)
+        return self._plan(probe(user), probe(music), cut_times, similarity)
 
     def _plan(
-        self, user: VideoInfo, music: VideoInfo, cut_times: Iterable[float] | None
+        self,
+        user: VideoInfo,
+        music: VideoInfo,
+        cut_times: Iterable[float] | None,
+        similarity: MomentSimilarity | None = None,
     ) -> CutPlan:
         o = self.options
-        return plan_cuts(
+        if o.match_moments and similarity is None:
+            raise ConfigError(
+                "match_moments needs the frame vectors of both videos: use Pipeline.mashup "
+                "(avajams mashup --match-moments), which embeds your video and reads the music "
+                "video's from the library, or pass similarity="
+            )
+        moments = similarity if o.match_moments else None
+        mode, notes = resolve_cut_mode(o.cuts)
+        if cut_times is None:
+            fps = o.output_fps(music.fps)
+            duration = min(music.duration, o.max_duration or music.duration) + 1.0 / fps
+            analysis = analyse(
+                user, music, mode, duration=duration, similarity=moments, notes=notes
+            )
+        else:
+            analysis = CutAnalysis(similarity=moments, notes=notes)
+        plan = plan_cuts(
             user.duration,
             music.duration,
             o.output_fps(music.fps),
@@ -145,7 +206,13 @@ class Mashup:
             cut_times=cut_times,
             max_duration=o.max_duration,
             user_end=o.user_end,
+            cuts=mode,
+            cut_every_beats=o.cut_every_beats,
+            analysis=analysis,
         )
+        for note in plan.notes:
+            log.info("%s: %s", Path(music.path).name, note)
+        return plan
 
     def render(
         self,
@@ -154,6 +221,7 @@ class Mashup:
         out: StrPath,
         *,
         cut_times: Iterable[float] | None = None,
+        similarity: MomentSimilarity | None = None,
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
     ) -> RenderResult:
@@ -168,7 +236,7 @@ class Mashup:
         music_info = probe_music(music)
         check_output_path(out, (user, music))
         user_info = probe(user)
-        plan = self._plan(user_info, music_info, cut_times)
+        plan = self._plan(user_info, music_info, cut_times, similarity)
         path = self.renderer.render(
             plan, user_info, music_info, out, show_progress=show_progress, progress=progress
         )

@@ -13,26 +13,42 @@ frames at the output frame rate, which source shows which frame:
   ``"hold"`` (freeze its last frame) or ``"music"`` (give the rest of the output to the music
   video).
 
+Where the cuts fall is the ``cuts`` mode: ``"fixed"`` (every ``segment_seconds``, blind),
+``"beats"`` (every N beats of the music, clear of shot changes) or ``"shots"`` (on the music
+video's own shot changes, clear of the user's). Beat times, shot times and the similarity of the
+two videos' moments are inputs (a :class:`CutAnalysis`); the plan records why each cut is where
+it is (:class:`CutReason`).
+
 Frame ``i`` of a source at the plan's rate means source time ``i / fps`` seconds from the
 source's first frame; a renderer shows the source frame covering that time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from avajams.errors import ConfigError
+
+if TYPE_CHECKING:
+    from avajams.mashup.analysis import Beats, MomentSimilarity
 
 __all__ = [
     "DEFAULT_FPS_CAP",
     "DEFAULT_MAX_SIZE",
     "DEFAULT_SEGMENT_SECONDS",
+    "MIN_SHOT_SECONDS",
+    "SNAP_SECONDS",
+    "CutAnalysis",
+    "CutChoice",
+    "CutMode",
     "CutOptions",
     "CutPlan",
+    "CutReason",
     "FitMode",
     "Segment",
     "Source",
@@ -49,6 +65,11 @@ Source = Literal["user", "music"]
 StartWith = Literal["user", "music"]
 UserEnd = Literal["loop", "hold", "music"]
 FitMode = Literal["letterbox", "crop"]
+#: Where cuts fall: a blind grid, the music's beats, or the music video's shot changes.
+CutMode = Literal["fixed", "beats", "shots"]
+#: A cut mode to ask for: ``"auto"`` is ``"beats"`` when the beats extra is installed, else
+#: ``"fixed"``.
+CutChoice = Literal["auto", "fixed", "beats", "shots"]
 
 #: JSON schema version written by :meth:`CutPlan.to_json`.
 PLAN_VERSION = 1
@@ -59,6 +80,10 @@ DEFAULT_SEGMENT_SECONDS = 2.0
 DEFAULT_FPS_CAP = 30.0
 #: The box the output size is shrunk into (a portrait video gets the transposed box).
 DEFAULT_MAX_SIZE = (1280, 720)
+#: The least a shot stays on screen next to a cut (beats and shots modes), in seconds.
+MIN_SHOT_SECONDS = 0.5
+#: A music-video shot change this close to a planned cut takes the cut (seconds).
+SNAP_SECONDS = 0.25
 
 # Durations come from container timestamps; a product like 2.0 * 29.97 must not lose a frame
 # to floating-point error.
@@ -100,11 +125,54 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class CutReason:
+    """Why a planned cut is where it is.
+
+    ``frame`` is the output frame it falls on and ``time`` the planned time in seconds (the
+    frame is its rounding). ``why`` names what placed it: ``"grid"``, ``"explicit"``,
+    ``"beat"``, ``"downbeat"`` or ``"shot"``, with ``"+shot"`` when it was moved onto a
+    music-video shot change within :data:`SNAP_SECONDS`. ``beat`` is the index of its beat,
+    ``shot`` the shot change it sits on. ``clear`` is false when no candidate could keep
+    every shot next to it on screen for :data:`MIN_SHOT_SECONDS`. With matched moments,
+    ``user_start`` is where the user's video resumes after the cut and ``similarity`` how alike
+    that moment and the music video's picture at the cut are.
+    """
+
+    frame: int
+    time: float
+    why: str
+    beat: int | None = None
+    shot: float | None = None
+    clear: bool = True
+    user_start: float | None = None
+    similarity: float | None = None
+
+
+@dataclass(frozen=True)
+class CutAnalysis:
+    """What the planner is told about the two videos (see :mod:`avajams.mashup.analysis`).
+
+    ``beats``: the music's beats (output seconds); ``music_shots`` / ``user_shots``: where each
+    video's shots start (seconds from its first frame); ``similarity``: how alike the user's
+    and the music video's moments look (for match cuts); ``notes``: what the analysis wants
+    the plan to say (e.g. that the beats extra is missing).
+    """
+
+    beats: Beats | None = None
+    music_shots: tuple[float, ...] = ()
+    user_shots: tuple[float, ...] = ()
+    similarity: MomentSimilarity | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class CutPlan:
     """What to render: segments tiling ``frames`` output frames at ``fps``.
 
     ``user_frames`` and ``music_frames`` are the sources' lengths in frames at ``fps`` (the
-    bounds every segment stays within). Build one with :func:`plan_cuts`.
+    bounds every segment stays within). Build one with :func:`plan_cuts`. ``mode`` is the cut
+    mode used, ``reasons`` says why each planned cut is where it is and ``notes`` what the
+    planner wants a person to know (a fallback, a missing extra).
     """
 
     fps: float
@@ -112,6 +180,9 @@ class CutPlan:
     frames: int
     user_frames: int
     music_frames: int
+    mode: str = "fixed"
+    reasons: tuple[CutReason, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -155,6 +226,9 @@ class CutPlan:
             "user_frames": self.user_frames,
             "music_frames": self.music_frames,
             "segments": [asdict(s) for s in self.segments],
+            "mode": self.mode,
+            "cuts": [asdict(r) for r in self.reasons],
+            "notes": list(self.notes),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -186,6 +260,9 @@ class CutPlan:
                 frames=int(data["frames"]),
                 user_frames=int(data["user_frames"]),
                 music_frames=int(data["music_frames"]),
+                mode=str(data.get("mode", "fixed")),
+                reasons=tuple(CutReason(**r) for r in data.get("cuts", ())),
+                notes=tuple(str(n) for n in data.get("notes", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, ConfigError):
@@ -256,7 +333,13 @@ class CutOptions:
     - ``user_end``: when the user's video runs out, ``"loop"`` it, ``"hold"`` its last
       frame or show the ``"music"`` video for the rest;
     - ``max_duration``: stop the output after this many seconds (None: the music's length);
-    - ``fps``: output frame rate (None: the music video's, capped at ``fps_cap``).
+    - ``fps``: output frame rate (None: the music video's, capped at ``fps_cap``);
+    - ``cuts``: where cuts fall, ``"fixed"``, ``"beats"``, ``"shots"`` or ``"auto"`` (beats
+      when the beats extra is installed, else fixed);
+    - ``cut_every_beats``: in beats mode, cut every this many beats (None: the phrase length
+      closest to ``segment_seconds`` at the music's tempo);
+    - ``match_moments``: start each user segment at the user moment that looks most like the
+      music video at the cut (needs both videos' frame vectors; see ``Pipeline.mashup``).
 
     Invalid values raise ConfigError when the options are made, before any video is read.
     """
@@ -267,8 +350,21 @@ class CutOptions:
     max_duration: float | None = None
     fps: float | None = None
     fps_cap: float = DEFAULT_FPS_CAP
+    cuts: CutChoice = "auto"
+    cut_every_beats: int | None = None
+    match_moments: bool = False
 
     def __post_init__(self) -> None:
+        check_choice("cuts", self.cuts, CutChoice)
+        if self.cut_every_beats is not None and (
+            isinstance(self.cut_every_beats, bool)
+            or not isinstance(self.cut_every_beats, int)
+            or self.cut_every_beats < 1
+        ):
+            raise ConfigError(
+                "cut_every_beats must be a whole number of beats >= 1, "
+                f"got {self.cut_every_beats!r}"
+            )
         positive("segment_seconds", self.segment_seconds)
         check_choice("start_with", self.start_with, StartWith)
         check_choice("user_end", self.user_end, UserEnd)
@@ -298,19 +394,38 @@ def plan_cuts(
     cut_times: Iterable[float] | None = None,
     max_duration: float | None = None,
     user_end: UserEnd = "loop",
+    cuts: CutMode = "fixed",
+    cut_every_beats: int | None = None,
+    analysis: CutAnalysis | None = None,
 ) -> CutPlan:
     """Plan a mashup of a user video and a music video (durations in seconds) at ``fps``.
 
-    Cuts fall every ``segment_seconds`` (rounded to whole frames, without drift), or at the
-    explicit ``cut_times`` (seconds of output; ``segment_seconds`` is then unused) — the hook
-    for beat- or shot-aligned cuts. Between cuts the picture alternates sources, starting with
-    ``start_with``. See the module docstring for the timing rules.
+    ``cuts`` decides where cuts fall (see the module docstring):
+
+    - ``"fixed"``: every ``segment_seconds``, rounded to whole frames without drift;
+    - ``"beats"``: every N beats of ``analysis.beats`` (``cut_every_beats``, or the phrase
+      length closest to ``segment_seconds``), preferring downbeats, kept clear of both videos'
+      shot changes (``analysis.music_shots``/``user_shots``) and moved onto a music-video shot
+      change within :data:`SNAP_SECONDS`. Without reliable beats: the fixed grid, with a note;
+    - ``"shots"``: on the music video's shot changes about ``segment_seconds`` apart, clear of
+      the user's.
+
+    Explicit ``cut_times`` (seconds of output) override all of these. With
+    ``analysis.similarity`` (beats and shots modes) each user segment starts at the user
+    moment most like the music video's picture at its cut; otherwise the user's video keeps
+    its own cursor. Between cuts the picture alternates sources, starting with
+    ``start_with``. The result records why each cut is where it is (``reasons``).
     """
+    from avajams.mashup._choose import beats_per_cut, choose_cuts
+
     fps = positive("fps", fps)
     user_duration = positive("user_duration", user_duration)
     music_duration = positive("music_duration", music_duration)
     start_with = cast(StartWith, check_choice("start_with", start_with, StartWith))
     user_end = cast(UserEnd, check_choice("user_end", user_end, UserEnd))
+    mode = cast(CutMode, check_choice("cuts", cuts, CutMode))
+    analysis = analysis if analysis is not None else CutAnalysis()
+    notes = list(analysis.notes)
 
     music_frames = frames_in(music_duration, fps)
     if music_frames < 1:
@@ -325,13 +440,79 @@ def plan_cuts(
         if total < 1:
             raise ConfigError(f"max_duration {max_duration} is shorter than one frame")
 
-    cuts = _cut_frames(total, fps, segment_seconds, cut_times)
-    slots = list(zip([0, *cuts], [*cuts, total], strict=True))
+    user_starts: dict[int, int] = {}  # output frame of a user segment -> its first user frame
+    used: str = mode
+    if cut_times is not None:
+        frames = _cut_frames(total, fps, segment_seconds, cut_times)
+        reasons = [CutReason(f, f / fps, "explicit") for f in frames]
+        used = "explicit"
+    else:
+        segment_seconds = positive("segment_seconds", segment_seconds)
+        beats = analysis.beats
+        if mode == "beats" and (beats is None or not beats.reliable or len(beats.times) < 2):
+            why = beats.note if beats is not None else "no beats were given"
+            notes.append(f"beats mode fell back to a fixed {segment_seconds:g} s grid: {why}")
+            used = "fixed"
+        if used == "fixed":
+            frames = _cut_frames(total, fps, segment_seconds, None)
+            reasons = [
+                CutReason(f, (i + 1) * segment_seconds, "grid") for i, f in enumerate(frames)
+            ]
+        else:
+            n_beats = None
+            target = segment_seconds
+            if used == "beats":
+                assert beats is not None
+                n_beats = cut_every_beats or beats_per_cut(segment_seconds, beats.period)
+                target = n_beats * beats.period
+                notes.append(
+                    f"cutting every {n_beats} beats ({target:.2f} s at {beats.tempo:.1f} BPM)"
+                )
+            elif not analysis.music_shots:
+                notes.append(
+                    f"the music video has no shot changes: cutting every {segment_seconds:g} s"
+                )
+            choice = choose_cuts(
+                mode=used,
+                total=total / fps,
+                fps=fps,
+                target=target,
+                start_with=start_with,
+                user_duration=user_duration,
+                user_end=user_end,
+                analysis=analysis,
+                match_moments=analysis.similarity is not None,
+                n_beats=n_beats,
+            )
+            reasons = _frame_reasons(choice.reasons, total)
+            frames = [r.frame for r in reasons]
+            last_user = user_frames - 1
+            if choice.first_user_start is not None:
+                user_starts[0] = min(round(choice.first_user_start * fps), last_user)
+            for r in reasons:
+                if r.user_start is not None:
+                    user_starts[r.frame] = min(round(r.user_start * fps), last_user)
+            short = sum(not r.clear for r in reasons)
+            if short:
+                notes.append(
+                    f"{short} cuts could not keep every shot next to them on screen for "
+                    f"{MIN_SHOT_SECONDS:g} s"
+                )
+
+    if analysis.similarity is not None and used in ("fixed", "explicit"):
+        # match cuts on a fixed or explicit grid: each user slot starts at the best moment
+        reasons = _with_moments(
+            reasons, analysis, start_with, user_duration, segment_seconds, fps, user_starts
+        )
+
+    slots = list(zip([0, *frames], [*frames, total], strict=True))
     segments: list[Segment] = []
     cursor = 0  # the user's video: next frame to show
     user_done = False
     source: Source = start_with
     for begin, end in slots:
+        if source == "user" and begin in user_starts:
+            cursor = user_starts[begin]
         if source == "music" or user_done:
             segments.append(Segment("music", begin, end - begin, begin))
         else:
@@ -363,9 +544,50 @@ def plan_cuts(
         frames=total,
         user_frames=user_frames,
         music_frames=music_frames,
+        mode=used,
+        reasons=tuple(reasons),
+        notes=tuple(notes),
     )
     plan.validate()
     return plan
+
+
+def _with_moments(
+    reasons: list[CutReason],
+    analysis: CutAnalysis,
+    start_with: StartWith,
+    user_duration: float,
+    length: float,
+    fps: float,
+    user_starts: dict[int, int],
+) -> list[CutReason]:
+    from avajams.mashup._choose import best_moment
+
+    similarity = analysis.similarity
+    assert similarity is not None
+    shots = analysis.user_shots
+    last = max(0, math.floor(user_duration * fps) - 1)
+    if start_with == "user":
+        moment, _ = best_moment(similarity, 0.0, length, user_duration, shots)
+        user_starts[0] = min(round(moment * fps), last)
+    out = []
+    for i, r in enumerate(reasons):
+        opens_user = (i % 2 == 0) == (start_with == "music")
+        if opens_user:
+            moment, sim = best_moment(similarity, r.time, length, user_duration, shots)
+            user_starts[r.frame] = min(round(moment * fps), last)
+            r = dataclasses.replace(r, user_start=moment, similarity=sim)
+        out.append(r)
+    return out
+
+
+def _frame_reasons(reasons: Sequence[CutReason], total: int) -> list[CutReason]:
+    """Reasons on distinct output frames strictly inside the output, in order."""
+    kept: list[CutReason] = []
+    for r in reasons:
+        if 0 < r.frame < total and (not kept or r.frame > kept[-1].frame):
+            kept.append(r)
+    return kept
 
 
 def _cut_frames(
