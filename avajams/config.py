@@ -312,10 +312,21 @@ class _MashupTiming(_Section):
     """Output frame rate (default: the music video's, capped at ``fps_cap``)."""
     fps_cap: Annotated[float, Field(gt=0)] = DEFAULT_FPS_CAP
     """Highest output frame rate taken from the music video."""
+    cuts: Literal["auto", "fixed", "beats", "shots"] = "auto"
+    """Where cuts fall: on the music's beats, on the music video's shot changes, or every
+    ``segment_seconds``; auto is beats when the beats extra is installed, else fixed."""
+    cut_every_beats: Annotated[int, Field(ge=1)] | None = None
+    """Beats mode: cut every this many beats (default: the phrase closest to
+    ``segment_seconds``)."""
+    match_moments: bool = False
+    """Start each stretch of your video at the moment most like the music video at the cut."""
 
     def cut_options(self) -> CutOptions:
         """The timing options for the cut planner."""
         return CutOptions(
+            cuts=self.cuts,
+            cut_every_beats=self.cut_every_beats,
+            match_moments=self.match_moments,
             segment_seconds=self.segment_seconds,
             start_with=self.start_with,
             user_end=self.user_end,

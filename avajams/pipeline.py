@@ -11,6 +11,7 @@ embedder, library, mashup) are built lazily from it on first use. Indexing itsel
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from avajams.embedding import Embedder
     from avajams.index import Match, VideoIndex
     from avajams.mashup import CutPlan, Mashup, RenderResult
+    from avajams.mashup.analysis import MomentSimilarity
     from avajams.sampling import Sampler
 
 # The configuration and indexing names are re-exported here: they were defined in this module
@@ -98,6 +100,9 @@ class Pipeline:
         self._library: VideoIndex | None = opened
         self._owns_library = opened is None
         self._mashup = mashup
+        self._embeddings: dict[
+            tuple[str, int, int], tuple[NDArray[np.float64], NDArray[np.float32]]
+        ] = {}
 
     @classmethod
     def from_config(
@@ -272,7 +277,7 @@ class Pipeline:
 
         self._get_embedder(show_progress)
         library = self.open_library(readonly=True)
-        times, vectors = self.embed_video(video)
+        times, vectors = self._embedded(video)
         signature = video_signature(vectors, method=self.config.library.signature)
         return library.search(
             signature,
@@ -324,11 +329,16 @@ class Pipeline:
         music: str | os.PathLike[str] | None = None,
         *,
         cut_times: Iterable[float] | None = None,
+        match_moments: bool | None = None,
     ) -> CutPlan:
-        """The cut plan of the mashup of ``video`` with ``music`` (default: its best match)."""
+        """The cut plan of the mashup of ``video`` with ``music`` (default: its best match).
+
+        ``match_moments`` overrides the configuration's (see :meth:`mashup`).
+        """
         if music is None:
             _, music = self._best_music_path(video)
-        return self.build_mashup().plan(video, music, cut_times=cut_times)
+        mashup, similarity = self._mashup_for(video, music, match_moments)
+        return mashup.plan(video, music, cut_times=cut_times, similarity=similarity)
 
     def mashup(
         self,
@@ -337,20 +347,84 @@ class Pipeline:
         music: str | os.PathLike[str] | None = None,
         *,
         cut_times: Iterable[float] | None = None,
+        match_moments: bool | None = None,
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
     ) -> RenderResult:
         """Render the mashup of ``video`` with ``music`` (default: its best library match).
 
-        ``cut_times`` (seconds of output) replace the configured cut timing.
+        ``cut_times`` (seconds of output) replace the configured cut timing. With
+        ``match_moments`` (default: the configuration's ``[mashup] match_moments``) each
+        stretch of ``video`` starts at its moment most like the music video's picture at the
+        cut: ``video`` is embedded (once per pipeline) and the music video's frame vectors come
+        from the library (or are embedded when it is not in the library).
         """
         if music is None:
             _, music = self._best_music_path(video)
-        return self.build_mashup().render(
+        mashup, similarity = self._mashup_for(video, music, match_moments)
+        return mashup.render(
             user=video,
             music=music,
             out=out,
             cut_times=cut_times,
+            similarity=similarity,
             show_progress=show_progress,
             progress=progress,
         )
+
+    def moment_similarity(
+        self, video: str | os.PathLike[str], music: str | os.PathLike[str]
+    ) -> MomentSimilarity:
+        """How alike the moments of ``video`` and ``music`` look (cosine of frame vectors).
+
+        ``video`` is embedded (once per pipeline); the music video's vectors are read from the
+        library when it holds ``music``, else embedded too.
+        """
+        from avajams.mashup.analysis import MomentSimilarity
+
+        user_times, user_vectors = self._embedded(video)
+        stored = None
+        try:
+            library = self.open_library(readonly=True)
+        except LibraryError:  # no library (yet): embed the music video too
+            library = None
+        key = library.find_by_path(music) if library is not None else None
+        if library is not None and key is not None:
+            entry = library.get(key)
+            if entry.frames is not None and entry.times is not None:
+                stored = (entry.times, entry.frames)
+        music_times, music_vectors = stored if stored is not None else self._embedded(music)
+        return MomentSimilarity.from_vectors(user_times, user_vectors, music_times, music_vectors)
+
+    def _mashup_for(
+        self,
+        video: str | os.PathLike[str],
+        music: str | os.PathLike[str],
+        match_moments: bool | None,
+    ) -> tuple[Mashup, MomentSimilarity | None]:
+        mashup = self.build_mashup()
+        if match_moments is None or match_moments == mashup.options.match_moments:
+            if not mashup.options.match_moments:
+                return mashup, None
+        else:
+            from avajams.mashup import Mashup
+
+            options = dataclasses.replace(mashup.options, match_moments=match_moments)
+            mashup = Mashup(options=options, renderer=mashup.renderer)
+            if not match_moments:
+                return mashup, None
+        return mashup, self.moment_similarity(video, music)
+
+    def _embedded(
+        self, video: str | os.PathLike[str]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
+        """:meth:`embed_video`, remembered per file (path, size, modification time)."""
+        path = Path(video).resolve()
+        try:
+            stat = path.stat()
+            key = (str(path), stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            return self.embed_video(video)  # let the sampler raise the typed error
+        if key not in self._embeddings:
+            self._embeddings[key] = self.embed_video(video)
+        return self._embeddings[key]

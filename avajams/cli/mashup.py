@@ -7,6 +7,7 @@ video (today: ``--music``), :func:`run_with_music` plans or renders against a re
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any
 
 from avajams.cli._shared import add_library_option, load_config, load_pipeline
@@ -14,7 +15,7 @@ from avajams.errors import ConfigError
 from avajams.mashup.plan import DEFAULT_FPS_CAP, DEFAULT_MAX_SIZE, DEFAULT_SEGMENT_SECONDS
 
 if TYPE_CHECKING:
-    from avajams.mashup import Mashup
+    from avajams.mashup import CutPlan, Mashup
     from avajams.pipeline import Pipeline
 
 __all__ = [
@@ -44,6 +45,23 @@ def _times(text: str) -> list[float]:
         ) from None
 
 
+def _cut_every(text: str) -> tuple[str, float]:
+    """``4beats`` -> ("beats", 4); ``2s`` or ``2`` -> ("seconds", 2.0)."""
+    value = text.strip().lower().replace(" ", "")
+    try:
+        if value.endswith(("beats", "beat")):
+            beats = int(value.removesuffix("beats").removesuffix("beat"))
+            if beats >= 1:
+                return "beats", beats
+        else:
+            return "seconds", float(value.removesuffix("s"))
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(
+        f"--cut-every takes a number of beats like 4beats or seconds like 2s, got {text!r}"
+    )
+
+
 def add_mashup_options(parser: argparse.ArgumentParser) -> None:
     """The timing and picture options of a mashup (shared with commands that render one).
 
@@ -51,6 +69,26 @@ def add_mashup_options(parser: argparse.ArgumentParser) -> None:
     help texts are those of a configuration that does not set them.
     """
     group = parser.add_argument_group("mashup")
+    group.add_argument(
+        "--cuts",
+        choices=["auto", "fixed", "beats", "shots"],
+        help="where cuts fall: on the music's beats, on the music video's shot changes, or "
+        "every --segment-seconds (default auto: beats when the beats extra is installed "
+        "- pip install 'avajams[beats]' - else fixed)",
+    )
+    group.add_argument(
+        "--cut-every",
+        type=_cut_every,
+        metavar="N",
+        help="cut every N beats (4beats) or about every N seconds (2s)",
+    )
+    group.add_argument(
+        "--match-moments",
+        action="store_true",
+        default=None,
+        help="start each stretch of your video at its moment most like the music video at "
+        "the cut (embeds your video; the music video's frames come from the library)",
+    )
     group.add_argument(
         "--segment-seconds",
         type=float,
@@ -130,6 +168,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 _MASHUP_FLAGS = (
+    "cuts",
+    "match_moments",
     "segment_seconds",
     "start_with",
     "user_end",
@@ -153,6 +193,14 @@ def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
     overrides = {
         name: getattr(args, name) for name in _MASHUP_FLAGS if getattr(args, name) is not None
     }
+    if args.cut_every is not None:
+        unit, amount = args.cut_every
+        if unit == "beats":
+            overrides["cut_every_beats"] = int(amount)
+        elif "segment_seconds" in overrides:
+            raise ConfigError("give either --cut-every 2s or --segment-seconds 2, not both")
+        else:
+            overrides["segment_seconds"] = amount
     unsupported = sorted(set(overrides) - set(type(section).model_fields))
     if unsupported:
         flags = ", ".join("--" + name.replace("_", "-") for name in unsupported)
@@ -195,7 +243,9 @@ def run_with_music(args: argparse.Namespace, music: str, pipe: Pipeline | None =
     """Plan (``--dry-run``) or render the mashup of ``args.user`` against ``music``."""
     pipe = pipe if pipe is not None else pipeline_from_args(args)
     if args.dry_run:
-        print(pipe.plan_mashup(args.user, music, cut_times=args.cut_times).to_json())
+        plan = pipe.plan_mashup(args.user, music, cut_times=args.cut_times)
+        _print_notes(args, plan)
+        print(plan.to_json())
         return 0
     if args.output is None:
         raise ConfigError("no output file given; pass -o OUT.mp4 (or --dry-run)")
@@ -206,12 +256,20 @@ def run_with_music(args: argparse.Namespace, music: str, pipe: Pipeline | None =
         cut_times=args.cut_times,
         show_progress=False if args.quiet else None,
     )
+    _print_notes(args, result.plan)
     width, height = result.size
     print(
         f"wrote {result.path} ({result.duration:.2f} s, {width}x{height} at {result.fps:g} fps, "
         f"{len(result.plan.cuts)} cuts)"
     )
     return 0
+
+
+def _print_notes(args: argparse.Namespace, plan: CutPlan) -> None:
+    """The plan's notes (fallbacks, the beats extra, the beat grid), on standard error."""
+    if not args.quiet:
+        for note in plan.notes:
+            print(f"avajams: {note}", file=sys.stderr)
 
 
 def _handle(args: argparse.Namespace) -> int:
