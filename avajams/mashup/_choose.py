@@ -10,9 +10,12 @@ keeps the cheapest. Cost, in beats off the ideal grid (or fractions of the inter
   the end of the segment before it, the start of the one after it (the music video's shots
   in its own time, the user's in the user's video's time).
 
-A candidate within :data:`SNAP_SECONDS` of a music-video shot change is moved onto it first.
-Each segment lasts at least ``MIN_SHOT_SECONDS`` and at least half the interval, at most one
-and a half intervals; the last one runs to the end.
+A candidate within :data:`SNAP_SECONDS` of a music-video shot change is moved onto it; it
+stays on its beat only when the move would leave a sliver of a shot (cost 3 for not moving).
+Candidates lie within N/2 beats of the ideal one, or up to N beats (cost 2 more) when that is
+what keeps a shot from being a sliver. Each segment lasts at least ``MIN_SHOT_SECONDS`` and at
+least half the interval; the last one runs to the end (ending early costs 0.5 plus its distance
+from the interval).
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ _SHORT_SHOT_COST = 10.0
 _OFF_DOWNBEAT_COST = 0.5
 _SNAP_COST = 0.2
 _GRID_IN_SHOTS_MODE_COST = 1.0
+_UNSNAPPED_COST = 3.0
+_FAR_BEAT_COST = 2.0
+_END_COST = 0.5
 
 
 @dataclass(frozen=True)
@@ -87,12 +93,13 @@ class _Chooser:
         self.start_with = start_with
         self.user_duration = user_duration
         self.user_end = user_end
+        self.user_frames = max(1, math.floor(user_duration * fps + 1e-6))
         self.music_shots = sorted(analysis.music_shots)
         self.user_shots = sorted(analysis.user_shots)
         self.similarity = analysis.similarity if match_moments else None
         self.eps = 0.5 / fps  # a shot change on the cut's own frame leaves no fragment
         self.min_len = max(MIN_SHOT_SECONDS, 0.5 * target)
-        self.max_len = max(1.5 * target, self.min_len + 1.0 / fps)
+        self.max_len = max(2.0 * target, self.min_len + 1.0 / fps)
         beats = analysis.beats
         self.beats: list[float] = list(beats.times) if beats is not None else []
         self.downbeats = set(beats.downbeats) if beats is not None else set()
@@ -100,14 +107,20 @@ class _Chooser:
 
     # -- where the user's video is ----------------------------------------------------------
 
-    def _user_position(self, start: float, seconds: float) -> float | None:
-        """The user's video position after ``seconds`` on screen from ``start`` (None: ended)."""
-        end = start + seconds
-        if end <= self.user_duration:
-            return end
+    def _user_position(self, start: float, t: float, c: float) -> float | None:
+        """Where the user's video is after being on screen from output ``t`` to ``c``.
+
+        Counted in whole frames, as the plan will show it (rounding each cut to a frame), so a
+        shot change is measured against the frame the user's video really stops on. None when
+        it has ended and is held or handed over to the music video.
+        """
+        fps = self.fps
+        end = round(start * fps) + round(c * fps) - round(t * fps)
+        if end <= self.user_frames:
+            return end / fps
         if self.user_end == "loop":
-            return math.fmod(end, self.user_duration)
-        return None  # held or handed to the music video: no user shot boundary to respect
+            return (end % self.user_frames) / fps
+        return None
 
     # -- candidates --------------------------------------------------------------------------
 
@@ -116,26 +129,21 @@ class _Chooser:
         near = [s for s in self.music_shots[max(0, i - 1) : i + 1] if abs(s - t) <= SNAP_SECONDS]
         return min(near, key=lambda s: abs(s - t)) if near else None
 
-    def _short_shots(
-        self, t: float, c: float, source: Source, user_from: float, user_start: float | None
-    ) -> int:
+    def _short_shots(self, t: float, c: float, source: Source, user_from: float) -> int:
         """Shots shown for less than MIN_SHOT_SECONDS next to a cut at ``c``."""
         m, e = MIN_SHOT_SECONDS, self.eps
         count = 0
         if source == "music":
             count += _between(self.music_shots, max(t, c - m) + e, c - e)
-        else:
-            u = self._user_position(user_from, c - t)
-            if u is not None:
-                count += _between(self.user_shots, max(u - m, user_from) + e, u - e)
-        following: Source = "user" if source == "music" else "music"
-        if following == "music":
-            count += _between(self.music_shots, c + e, c + m - e)
-        elif user_start is None:  # the user's video resumes where it stopped
-            u = self._user_position(user_from, c - t)
-            if u is not None:
+            # the user's video comes back where it stopped (checked when it stopped) or at
+            # a matched moment chosen clear of its shot changes
+            return count
+        u = self._user_position(user_from, t, c)
+        if u is not None:
+            count += _between(self.user_shots, max(u - m, user_from) + e, u - e)
+            if self.similarity is None:  # it resumes here at its next turn
                 count += _between(self.user_shots, u + e, u + m - e)
-        return count
+        return count + _between(self.music_shots, c + e, c + m - e)
 
     def _candidates(self, t: float, k_ideal: int) -> list[tuple[float, str, int | None, float]]:
         """``(time, why, beat index, base cost)`` for the cut after ``t``."""
@@ -143,24 +151,30 @@ class _Chooser:
         found: list[tuple[float, str, int | None, float]] = []
         if self.mode == "beats":
             width = max(1, self.n // 2)
-            for k in range(max(0, k_ideal - width), min(len(self.beats), k_ideal + width + 1)):
+            for k in range(max(0, k_ideal - self.n), min(len(self.beats), k_ideal + self.n + 1)):
                 b = self.beats[k]
                 if lo - 1e-9 <= b <= hi + 1e-9:
                     down = b in self.downbeats
                     cost = abs(k - k_ideal) + (
                         _OFF_DOWNBEAT_COST if self.downbeats and not down else 0.0
                     )
+                    if abs(k - k_ideal) > width:  # only to keep a shot from being a sliver
+                        cost += _FAR_BEAT_COST
                     found.append((b, "downbeat" if down else "beat", k, cost))
         else:  # shots
             for s in self.music_shots[bisect.bisect_left(self.music_shots, lo) :]:
                 if s > hi + 1e-9:
                     break
                 found.append((s, "shot", None, abs(s - t - self.target) / self.target))
-        if not found and t + self.target <= self.total - self.min_len:
+        step = max(self.target, self.min_len)
+        if not found and t + step <= self.total - self.min_len:
             # no beat (the music stopped) or no shot change in reach: keep the interval
             cost = _GRID_IN_SHOTS_MODE_COST if self.mode == "shots" else float(self.n)
-            found.append((t + self.target, "grid", None, cost))
+            found.append((t + step, "grid", None, cost))
         return found
+
+    def _period(self) -> float:
+        return self.target / self.n if self.n else self.target
 
     # -- matched moments ---------------------------------------------------------------------
 
@@ -190,28 +204,36 @@ class _Chooser:
             k_ideal += self.n
         while True:
             best: tuple[float, float, str, int | None, float | None] | None = None
+            options: list[tuple[float, float, str, int | None, float | None]] = []
             for time, why, beat, cost in self._candidates(t, k_ideal):
                 shot = self._snap(time) if why != "shot" else time
-                c = time
-                if shot is not None and why != "shot":
-                    if not (t + self.min_len <= shot <= self.total - self.min_len):
-                        shot = None
-                    else:
-                        cost += _SNAP_COST * abs(shot - time) / SNAP_SECONDS
-                        c, why = shot, f"{why}+shot"
-                following_user = source == "music" and self.similarity is not None
-                short = self._short_shots(t, c, source, user_from, 0.0 if following_user else None)
-                cost += _SHORT_SHOT_COST * short
+                if why != "shot" and shot is not None:
+                    if t + self.min_len <= shot <= self.total - self.min_len:
+                        snap_cost = _SNAP_COST * abs(shot - time) / SNAP_SECONDS
+                        options.append((cost + snap_cost, shot, f"{why}+shot", beat, shot))
+                        # staying on the beat only wins when the shot change would leave a
+                        # sliver of a shot next to the cut
+                        cost += _UNSNAPPED_COST
+                    shot = None
+                options.append((cost, time, why, beat, shot))
+            if self.total - t <= self.max_len:  # the rest can be the last segment
+                rest = self.total - t
+                length = self.n * self._period() if self.mode == "beats" else self.target
+                ending = abs(rest - length) / (self._period() if self.mode == "beats" else length)
+                options.append((ending + _END_COST, self.total, "end", None, None))
+            for cost, c, why, beat, shot in options:
+                if why != "end":
+                    cost += _SHORT_SHOT_COST * self._short_shots(t, c, source, user_from)
                 if best is None or cost < best[0] - 1e-9:
-                    best = (cost, c, why, beat, shot if shot is not None else None)
-            if best is None:
+                    best = (cost, c, why, beat, shot)
+            if best is None or best[2] == "end":
                 break
             cost, c, why, beat, shot = best
             clear = cost < _SHORT_SHOT_COST
             user_start: float | None = None
             similarity: float | None = None
             if source == "user":
-                position = self._user_position(user_from, c - t)
+                position = self._user_position(user_from, t, c)
                 user_from = position if position is not None else self.user_duration
             elif self.similarity is not None:
                 user_start, similarity = self._moment(c)
