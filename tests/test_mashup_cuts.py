@@ -22,12 +22,15 @@ from hypothesis import strategies as st
 from test_mashup_render import decode_audio as decode_output_audio
 from test_mashup_render import decode_video, dominant_hz
 
+from avajams.cli import main
+from avajams.config import PipelineConfig
 from avajams.errors import ConfigError
 from avajams.mashup import CutPlan, Mashup
 from avajams.mashup import analysis as analysis_module
 from avajams.mashup._choose import beats_per_cut
 from avajams.mashup.analysis import Beats, MomentSimilarity
 from avajams.mashup.plan import MIN_SHOT_SECONDS, SNAP_SECONDS, CutAnalysis, plan_cuts
+from avajams.pipeline import Pipeline
 from avajams.testing import make_clip, make_photo_video, read_frame_code
 
 # --- the pure planner ------------------------------------------------------------------------
@@ -360,3 +363,84 @@ def test_shots_mode_render_cuts_where_the_music_video_cuts(tmp_path: Path) -> No
     with av.open(str(result.path)) as container:
         n = sum(1 for _ in container.decode(video=0))
     assert n == result.plan.frames
+
+
+# --- the command line and the configuration ----------------------------------------------------
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_cut_modes(beat_media: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    base = ("mashup", str(beat_media["user"]), "--music", str(beat_media["music"]), "--dry-run")
+    code, out, err = run_cli(capsys, *base, "--cuts", "beats", "--cut-every", "2beats")
+    assert code == 0, err
+    plan = CutPlan.from_json(out)
+    assert plan.mode == "beats"
+    assert "avajams: cutting every 2 beats (1.00 s at 120" in err
+    assert all(r.beat is not None and r.beat % 2 == plan.reasons[0].beat % 2 for r in plan.reasons)
+
+    code, out, err = run_cli(capsys, *base, "--cuts", "fixed", "--cut-every", "1.5s")
+    assert code == 0, err
+    assert CutPlan.from_json(out) == Mashup(1.5, cuts="fixed").plan(
+        beat_media["user"], beat_media["music"]
+    )
+
+    code, out, _ = run_cli(capsys, *base, "--cuts", "shots")
+    assert CutPlan.from_json(out).mode == "shots"
+
+    for bad in ("4bars", "0beats", "fast"):
+        with pytest.raises(SystemExit) as info:
+            main([*base, "--cut-every", bad])
+        assert info.value.code == 2
+    capsys.readouterr()
+
+
+def test_cli_says_how_to_get_beats(
+    beat_media: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(analysis_module, "beats_available", lambda: False)
+    base = ("mashup", str(beat_media["user"]), "--music", str(beat_media["music"]), "--dry-run")
+    code, out, err = run_cli(capsys, *base)
+    assert code == 0
+    assert CutPlan.from_json(out).mode == "fixed"
+    assert "pip install 'avajams[beats]'" in err
+    code, out, err = run_cli(capsys, *base, "--cuts", "beats")
+    assert code == 1
+    assert err.startswith("avajams: error: beat-synchronised cuts need the beats extra")
+    assert "pip install 'avajams[beats]'" in err
+    assert err.count("\n") == 1
+
+
+def test_config_section_and_match_moments_through_the_pipeline(
+    beat_media: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The music video is in a library (FakeEmbedder); --match-moments reads its frames."""
+    config = tmp_path / "avajams.toml"
+    config.write_text(
+        '[embedder]\nkind = "avajams.testing:FakeEmbedder"\noptions = { dim = 32 }\n'
+        "[sampler]\nsize = 64\n"
+        f'[library]\ndirectory = "{tmp_path / "lib"}"\n'
+        '[mashup]\ncuts = "beats"\ncut_every_beats = 4\n'
+    )
+    pipe = Pipeline.from_config(config)
+    assert pipe.build_mashup().options.cut_every_beats == 4
+    with pipe:
+        pipe.index(beat_media["music"].parent, show_progress=False)
+        plan = pipe.plan_mashup(beat_media["user"], beat_media["music"], match_moments=True)
+    assert plan.mode == "beats"
+    opening = [r for r in plan.reasons if r.user_start is not None]
+    assert opening
+    assert all(r.similarity is not None for r in opening)
+
+    argv = ["mashup", str(beat_media["user"]), "--config", str(config), "--dry-run"]
+    code, out, err = run_cli(capsys, *argv, "--music", str(beat_media["music"]), "--match-moments")
+    assert code == 0, err
+    assert CutPlan.from_json(out) == plan
+    with pytest.raises(ConfigError, match="cuts"):
+        PipelineConfig.from_mapping({"mashup": {"cuts": "bars"}})
+    with pytest.raises(ConfigError, match="match_moments needs"):
+        Mashup(match_moments=True).plan(beat_media["user"], beat_media["music"])
