@@ -381,7 +381,9 @@ def test_cli_cut_modes(beat_media: dict[str, Path], capsys: pytest.CaptureFixtur
     plan = CutPlan.from_json(out)
     assert plan.mode == "beats"
     assert "avajams: cutting every 2 beats (1.00 s at 120" in err
-    assert all(r.beat is not None and r.beat % 2 == plan.reasons[0].beat % 2 for r in plan.reasons)
+    beats = [r.beat for r in plan.reasons]
+    assert None not in beats
+    assert len({b % 2 for b in beats if b is not None}) == 1  # every second beat, one phase
 
     code, out, err = run_cli(capsys, *base, "--cuts", "fixed", "--cut-every", "1.5s")
     assert code == 0, err
