@@ -64,6 +64,12 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("index", "benchmarks.index_bench", "run", "library add/search speed and recall"),
         Benchmark("render", "benchmarks.render_bench", "run", "mashup rendering speed"),
         Benchmark(
+            "cuts",
+            "benchmarks.cuts_bench",
+            "run",
+            "beat and shot analysis of a 4-minute music video vs its render and a plain encode",
+        ),
+        Benchmark(
             "cheap_inference",
             "benchmarks.cheap_inference_bench",
             "run",

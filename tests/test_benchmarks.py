@@ -35,6 +35,7 @@ def test_registry_names_the_issue_benchmarks() -> None:
         "overlap",
         "index",
         "render",
+        "cuts",
         "cheap_inference",
     ]
     for bench in benchmarks.BENCHMARKS.values():
