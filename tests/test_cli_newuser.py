@@ -1,0 +1,59 @@
+"""What a new user tripped on (issue 10): each message and exit code, through the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from avajams.cli import main
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "avajams.toml"
+    path.write_text(
+        '[embedder]\nkind = "avajams.testing:FakeEmbedder"\noptions = { dim = 32 }\n'
+        '[library]\ndirectory = "library"\n'
+        "[mashup]\nmax_size = [160, 120]\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("content", [[], ["notes.txt", "cover.jpg"]], ids=["empty", "no-videos"])
+def test_index_without_videos_fails_and_creates_no_library(
+    content: list[str], tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "music videos"
+    folder.mkdir()
+    for name in content:
+        (folder / name).write_text("not a video", encoding="utf-8")
+    code, out, err = run(capsys, "index", str(folder), "--config", str(config))
+    assert code == 1
+    assert out == ""
+    assert err.startswith(f"avajams: error: no videos found under {folder} (looked for: ")
+    assert ".mp4" in err
+    assert ".mov" in err
+    assert not (tmp_path / "library").exists()
+
+
+def test_remove_missing_still_prunes_a_folder_emptied_of_videos(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from avajams.testing import make_clip
+
+    folder = tmp_path / "music videos"
+    folder.mkdir()
+    clip = make_clip(folder / "a.mp4", duration=1.0)
+    assert run(capsys, "index", str(folder), "--config", str(config))[0] == 0
+    clip.unlink()
+    code, out, err = run(capsys, "index", str(folder), "--remove-missing", "--config", str(config))
+    assert code == 0, err
+    assert "1 removed" in out
