@@ -57,3 +57,33 @@ def test_remove_missing_still_prunes_a_folder_emptied_of_videos(
     code, out, err = run(capsys, "index", str(folder), "--remove-missing", "--config", str(config))
     assert code == 0, err
     assert "1 removed" in out
+
+
+@pytest.mark.parametrize("command", [["match", "me.mp4"], ["info"], ["info", "--json"]])
+def test_library_that_is_a_file_is_named_as_such(
+    command: list[str], tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from avajams.testing import make_clip
+
+    make_clip(tmp_path / "me.mp4", duration=1.0)
+    not_a_library = tmp_path / "notes.txt"
+    not_a_library.write_text("hello", encoding="utf-8")
+    argv = [tmp_path / a if a.endswith(".mp4") else a for a in command]
+    code, out, err = run(
+        capsys, *map(str, argv), "--library", str(not_a_library), "--config", str(config)
+    )
+    assert code == 1
+    assert out == ""
+    assert err == (
+        f"avajams: error: {not_a_library} is a file, not a library directory; "
+        "pass the library's folder (the one holding catalogue.sqlite)\n"
+    )
+
+
+def test_catalogue_file_given_as_library_points_at_its_folder(tmp_path: Path) -> None:
+    from avajams.errors import LibraryError
+    from avajams.index import VideoIndex
+
+    VideoIndex.create(tmp_path / "lib", dim=4, embedder_id="x").close()
+    with pytest.raises(LibraryError, match=r"pass the folder that holds it, .*lib$"):
+        VideoIndex.open(tmp_path / "lib" / "catalogue.sqlite")
