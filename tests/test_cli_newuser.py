@@ -87,3 +87,26 @@ def test_catalogue_file_given_as_library_points_at_its_folder(tmp_path: Path) ->
     VideoIndex.create(tmp_path / "lib", dim=4, embedder_id="x").close()
     with pytest.raises(LibraryError, match=r"pass the folder that holds it, .*lib$"):
         VideoIndex.open(tmp_path / "lib" / "catalogue.sqlite")
+
+
+def test_match_json_paths_are_absolute_even_when_given_relative(
+    tmp_path: Path,
+    config: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    from avajams.testing import make_clip
+
+    monkeypatch.chdir(tmp_path)
+    make_clip(tmp_path / "mv.mp4", duration=1.0)
+    common = ["--library", "rel-lib", "--config", str(config)]
+    assert run(capsys, "index", "mv.mp4", *common)[0] == 0
+    code, out, err = run(capsys, "match", "mv.mp4", "--json", "--report", "r.png", *common)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["library"] == str(tmp_path / "rel-lib")
+    assert doc["query"] == str(tmp_path / "mv.mp4")
+    assert doc["report"] == str(tmp_path / "r.png")
+    assert doc["matches"][0]["path"] == str(tmp_path / "mv.mp4")
