@@ -34,8 +34,14 @@ from avajams.config import (
     SamplerConfig,
     import_object,
 )
-from avajams.errors import LibraryError, LibraryNotFoundError
-from avajams.ingest import VIDEO_EXTENSIONS, Indexer, IndexSummary, find_videos
+from avajams.errors import LibraryError, LibraryNotFoundError, VideoNotFoundError
+from avajams.ingest import (
+    VIDEO_EXTENSIONS,
+    Indexer,
+    IndexSummary,
+    find_videos,
+    no_videos_message,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -209,7 +215,8 @@ class Pipeline:
         batches of ``batch_size`` taken across videos. A file that fails is reported in
         ``failed`` and skipped; every finished video is written to the library as it completes,
         so an interrupted run keeps what it did. ``remove_missing`` drops library entries whose
-        file was under one of the given folders but no longer exists.
+        file was under one of the given folders but no longer exists. Paths that hold no video
+        raise :class:`avajams.VideoNotFoundError` (and create no library).
 
         Progress: bars for ``videos`` (done of total) and ``frames`` (embedded) when
         ``show_progress`` is true (None: when standard error is a terminal), and
@@ -221,6 +228,8 @@ class Pipeline:
             paths = [paths]
         roots = [Path(p).expanduser() for p in paths]
         files = find_videos(roots)
+        if not files and not (remove_missing and self._library_exists()):
+            raise VideoNotFoundError(no_videos_message(roots), path=roots[0] if roots else None)
         embedder = self._get_embedder(show_progress)
         library = self.open_library(create=True)
         warn_if_settings_differ(library, self.sampler)
@@ -236,6 +245,18 @@ class Pipeline:
             progress=progress,
         )
         return indexer.run(files, prune=roots if remove_missing else ())
+
+    def _library_exists(self) -> bool:
+        """Whether the library exists (without building the embedder to open it)."""
+        if self._library is not None:
+            return True
+        from avajams.index import VideoIndex
+
+        try:
+            VideoIndex.open(self.config.library.resolved_directory(), readonly=True).close()
+        except LibraryNotFoundError:
+            return False
+        return True
 
     def embed_video(
         self, video: str | os.PathLike[str]

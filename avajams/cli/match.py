@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         document = {
             "schema": JSON_SCHEMA_VERSION,
             "query": str(Path(args.video).resolve()),
-            "library": str(directory),
+            "library": str(directory.resolve()),
             "matches": [match_to_json(m, rank) for rank, m in enumerate(matches, 1)],
             "report": str(report.resolve()) if report is not None else None,
         }
