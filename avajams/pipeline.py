@@ -157,6 +157,18 @@ class Pipeline:
         from avajams.sampling import sampler_settings
 
         directory = self.config.library.resolved_directory()
+
+        def create_library() -> VideoIndex:
+            return VideoIndex.create(
+                directory,
+                dim=self.embedder.dim,
+                embedder_id=self.embedder.id,
+                backend=self.config.library.backend,
+                sampler_settings=sampler_settings(self.sampler),
+            )
+
+        if create and directory.exists() and not directory.is_dir():
+            create_library()  # raises: it cannot make a directory where a file is
         try:
             library = VideoIndex.open(directory, embedder_id=self.embedder.id, readonly=readonly)
         except LibraryNotFoundError as exc:
@@ -166,13 +178,7 @@ class Pipeline:
                     "(avajams index DIR, or Pipeline.index)",
                     path=directory,
                 ) from exc
-            library = VideoIndex.create(
-                directory,
-                dim=self.embedder.dim,
-                embedder_id=self.embedder.id,
-                backend=self.config.library.backend,
-                sampler_settings=sampler_settings(self.sampler),
-            )
+            library = create_library()
         self._library = library
         return library
 
