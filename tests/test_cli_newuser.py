@@ -110,3 +110,31 @@ def test_match_json_paths_are_absolute_even_when_given_relative(
     assert doc["query"] == str(tmp_path / "mv.mp4")
     assert doc["report"] == str(tmp_path / "r.png")
     assert doc["matches"][0]["path"] == str(tmp_path / "mv.mp4")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["mashup", "me.mp4"], "avajams mashup: error: no output file given; pass -o OUT.mp4"),
+        (["match", "me.mp4", "-k", "0"], "argument -k: must be at least 1, got 0"),
+        (["demo", "--videos", "9"], "argument --videos: must be between 1 and 6, got 9"),
+        (["match", "me.mp4", "--where", "name"], "--where 'name' must look like KEY=VALUE"),
+    ],
+)
+def test_usage_mistakes_exit_2_with_the_usage(
+    argv: list[str],
+    message: str,
+    tmp_path: Path,
+    config: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the demo would write ./avajams-demo
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--config", str(config)])
+    assert info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"usage: avajams {argv[0]} ")
+    assert message in err
+    assert list(tmp_path.iterdir()) == [config]  # nothing was done before the check

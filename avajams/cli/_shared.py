@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from avajams.errors import ConfigError
 
 if TYPE_CHECKING:
     from avajams.index import Match
     from avajams.pipeline import Pipeline, PipelineConfig
+
+
+class UsageError(ConfigError):
+    """A command line the command cannot run as given: exit code 2 with the command's usage,
+    like argparse's own errors (raised where argparse cannot express the rule)."""
+
+
+def int_in_range(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type`` for an integer in ``[low, high]`` (no upper bound when None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return value
+
+    return parse
 
 
 def add_library_option(parser: argparse.ArgumentParser) -> None:

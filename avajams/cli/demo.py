@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from avajams.cli._shared import load_config, show_progress
+from avajams.cli._shared import int_in_range, load_config, show_progress
 
 
 def register(
@@ -29,7 +29,11 @@ def register(
         help="where to work (default ./avajams-demo)",
     )
     parser.add_argument(
-        "--videos", type=int, default=5, metavar="N", help="how many music videos (1-6, default 5)"
+        "--videos",
+        type=int_in_range(1, 6),
+        default=5,
+        metavar="N",
+        help="how many music videos (1-6, default 5)",
     )
     parser.set_defaults(func=run)
 
@@ -39,10 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     from avajams.cli._shared import format_matches
     from avajams.demo import run_demo
-    from avajams.errors import ConfigError
 
-    if not 1 <= args.videos <= 6:
-        raise ConfigError(f"--videos must be between 1 and 6, got {args.videos}")
     result = run_demo(
         args.dir,
         config=load_config(args),

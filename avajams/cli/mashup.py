@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from avajams.cli._shared import add_library_option, load_config, load_pipeline
+from avajams.cli._shared import UsageError, add_library_option, load_config, load_pipeline
 from avajams.errors import ConfigError
 
 __all__ = ["add_mashup_options", "mashup_from_args", "register", "resolve_music", "run_with_music"]
@@ -171,7 +171,7 @@ def run_with_music(args: argparse.Namespace, music: str) -> int:
         print(plan.to_json())
         return 0
     if args.output is None:
-        raise ConfigError("no output file given; pass -o OUT.mp4 (or --dry-run)")
+        raise UsageError("no output file given; pass -o OUT.mp4 (or --dry-run)")
     result = mashup.render(
         args.user,
         music,
@@ -188,4 +188,6 @@ def run_with_music(args: argparse.Namespace, music: str) -> int:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    if args.output is None and not args.dry_run:  # before matching, which takes a while
+        raise UsageError("no output file given; pass -o OUT.mp4 (or --dry-run)")
     return run_with_music(args, resolve_music(args))
