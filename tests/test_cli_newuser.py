@@ -138,3 +138,33 @@ def test_usage_mistakes_exit_2_with_the_usage(
     assert err.startswith(f"usage: avajams {argv[0]} ")
     assert message in err
     assert list(tmp_path.iterdir()) == [config]  # nothing was done before the check
+
+
+def test_locked_library_gives_cli_advice_to_the_cli_and_api_advice_to_the_api(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from avajams.errors import LibraryLockedError
+    from avajams.index import VideoIndex
+    from avajams.testing import make_clip
+
+    clip = make_clip(tmp_path / "mv.mp4", duration=1.0)
+    library = tmp_path / "library"
+    with VideoIndex.create(library, dim=32, embedder_id="fake-32-0"):  # this process writes
+        with pytest.raises(LibraryLockedError, match=r"readonly=True") as info:
+            VideoIndex.open(library)
+        assert info.value.write_lock
+        assert info.value.holder == os.getpid()
+
+        code, out, err = run(capsys, "index", str(clip), "--config", str(config))
+    assert code == 1
+    assert out == ""
+    assert err.startswith(
+        f"avajams: error: the library {library} is being written by process {os.getpid()} ("
+    )
+    if Path("/proc/self/cmdline").exists():
+        assert "python" in err  # what that process runs (Linux tells)
+    assert "wait for it to finish (or stop it), then run this command again" in err
+    assert "readonly" not in err
+    assert err.count("\n") == 1

@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from avajams.cli._shared import UsageError
+from avajams.cli._shared import UsageError, error_message
 from avajams.errors import AvajamsError
 
 # Each module defines ``register(subparsers, common)``: it adds its sub-command(s) and sets
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AvajamsError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"avajams: error: {exc}", file=sys.stderr)
+        print(f"avajams: error: {error_message(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("avajams: interrupted", file=sys.stderr)

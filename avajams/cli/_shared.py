@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from avajams.errors import ConfigError
+from avajams.errors import AvajamsError, ConfigError, LibraryLockedError
 
 if TYPE_CHECKING:
     from avajams.index import Match
@@ -77,3 +77,31 @@ def format_matches(matches: Sequence[Match], *, expected: str | None = None) -> 
 def show_progress(args: argparse.Namespace) -> bool | None:
     """False with ``--quiet``; else None: bars only when standard error is a terminal."""
     return False if args.quiet else None
+
+
+def error_message(exc: AvajamsError) -> str:
+    """The one line the CLI prints for ``exc``: its message, or command-line advice where the
+    message advises the Python API."""
+    if isinstance(exc, LibraryLockedError) and exc.write_lock:
+        who = "another process"
+        if exc.holder is not None:
+            command = _command_line(exc.holder)
+            who = f"process {exc.holder}" + (f" ({command})" if command else "")
+        return (
+            f"the library {exc.path} is being written by {who}; wait for it to finish (or stop "
+            "it), then run this command again — avajams match and avajams info work meanwhile"
+        )
+    return str(exc)
+
+
+def _command_line(pid: int) -> str | None:
+    """What process ``pid`` runs, where the system tells (Linux's /proc), shortened."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
+    if not words:
+        return None
+    text = " ".join([Path(words[0]).name, *words[1:]])
+    return text if len(text) <= 80 else text[:79] + "…"
