@@ -168,3 +168,31 @@ def test_locked_library_gives_cli_advice_to_the_cli_and_api_advice_to_the_api(
     assert "wait for it to finish (or stop it), then run this command again" in err
     assert "readonly" not in err
     assert err.count("\n") == 1
+
+
+def test_skipped_files_are_one_clean_sentence_each(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from avajams.testing import make_clip
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    make_clip(folder / "good.mp4", duration=1.0)
+    fake = folder / "fake.mp4"
+    fake.write_bytes(bytes(range(256)) * 12)
+    empty = folder / "zero.mp4"
+    empty.touch()
+    code, _out, err = run(capsys, "index", str(folder), "--config", str(config))
+    assert code == 1
+    assert err.splitlines() == [
+        f"avajams: skipped {fake}: it could not be opened as a video (invalid data found when "
+        "processing input); check that it is a complete, supported video file",
+        f"avajams: skipped {empty}: it is empty (0 bytes); the file is not a video",
+    ]
+
+    code, _out, err = run(capsys, "match", str(fake), "--config", str(config))
+    assert code == 1
+    assert err == (
+        f"avajams: error: {fake} could not be opened as a video (invalid data found when "
+        "processing input); check that it is a complete, supported video file\n"
+    )

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         )
         directory = pipe.library_directory
     for path, reason in summary.failed.items():
-        print(f"avajams: skipped {path}: {reason}", file=sys.stderr)
+        print(skipped_line(path, reason), file=sys.stderr)
     line = (
         f"{len(summary.added)} added, {len(summary.updated)} updated, "
         f"{len(summary.skipped)} unchanged, {len(summary.failed)} failed"
@@ -51,3 +51,12 @@ def run(args: argparse.Namespace) -> int:
     t = summary.timings
     print(f"{line} ({summary.frames} frames in {t.get('total', 0.0):.1f} s) -> {directory}")
     return 0 if summary.ok else 1
+
+
+def skipped_line(path: str, reason: str) -> str:
+    """``avajams: skipped PATH: reason``, naming the path once (reasons usually start with it)."""
+    if reason.startswith(path + ": "):
+        reason = reason[len(path) + 2 :]
+    elif reason.startswith(path + " "):
+        reason = "it" + reason[len(path) :]
+    return f"avajams: skipped {path}: {reason}"
