@@ -184,7 +184,7 @@ def test_skipped_files_are_one_clean_sentence_each(
     empty.touch()
     code, _out, err = run(capsys, "index", str(folder), "--config", str(config))
     assert code == 1
-    assert err.splitlines() == [
+    assert [line for line in err.splitlines() if "skipped" in line] == [
         f"avajams: skipped {fake}: it could not be opened as a video (invalid data found when "
         "processing input); check that it is a complete, supported video file",
         f"avajams: skipped {empty}: it is empty (0 bytes); the file is not a video",
@@ -196,3 +196,31 @@ def test_skipped_files_are_one_clean_sentence_each(
         f"avajams: error: {fake} could not be opened as a video (invalid data found when "
         "processing input); check that it is a complete, supported video file\n"
     )
+
+
+def test_progress_lines_when_standard_error_is_not_a_terminal() -> None:
+    import io
+
+    from avajams._progress import LineProgress
+
+    now = [0.0]
+    out = io.StringIO()
+    lines = LineProgress(seconds=10.0, stream=out, clock=lambda: now[0])
+    for done in range(1, 4):
+        lines("videos", done, 3)  # one line per video
+    for done in range(1, 100):  # frames: at most one line per 10 s
+        now[0] = done * 0.5
+        lines("frames", done, None)
+    lines("render", 1, 2)
+    now[0] += 1
+    lines("render", 2, 2)  # a stage that finishes says so at once
+    assert out.getvalue().splitlines() == [
+        "avajams: videos 1/3",
+        "avajams: videos 2/3",
+        "avajams: videos 3/3",
+        "avajams: frames 21",
+        "avajams: frames 41",
+        "avajams: frames 61",
+        "avajams: frames 81",
+        "avajams: render 2/2",
+    ]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from avajams.errors import AvajamsError, ConfigError, LibraryLockedError
 
 if TYPE_CHECKING:
+    from avajams._progress import ProgressCallback
     from avajams.index import Match
     from avajams.pipeline import Pipeline, PipelineConfig
 
@@ -77,6 +78,18 @@ def format_matches(matches: Sequence[Match], *, expected: str | None = None) -> 
 def show_progress(args: argparse.Namespace) -> bool | None:
     """False with ``--quiet``; else None: bars only when standard error is a terminal."""
     return False if args.quiet else None
+
+
+def progress_lines(args: argparse.Namespace) -> ProgressCallback | None:
+    """Plain progress lines on standard error when it is not a terminal (a log, a CI job), so
+    long work is not silent there; None with ``--quiet`` or on a terminal (bars instead)."""
+    import sys
+
+    from avajams._progress import LineProgress
+
+    if args.quiet or sys.stderr.isatty():
+        return None
+    return LineProgress()
 
 
 def error_message(exc: AvajamsError) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from avajams.cli._shared import int_in_range, load_config, show_progress
+from avajams.cli._shared import int_in_range, load_config, progress_lines, show_progress
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         say=lambda line: print(f"- {line}", flush=True),
         on_matches=show_matches,
         show_progress=show_progress(args),
+        progress=progress_lines(args),
     )
     print(f"match report: {result.report}")
     print(f"mashup:       {result.mashup}")

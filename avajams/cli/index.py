@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from avajams.cli._shared import add_library_option, load_pipeline, show_progress
+from avajams.cli._shared import (
+    add_library_option,
+    load_pipeline,
+    progress_lines,
+    show_progress,
+)
 
 
 def register(
@@ -35,7 +40,10 @@ def register(
 def run(args: argparse.Namespace) -> int:
     with load_pipeline(args) as pipe:
         summary = pipe.index(
-            args.paths, remove_missing=args.remove_missing, show_progress=show_progress(args)
+            args.paths,
+            remove_missing=args.remove_missing,
+            show_progress=show_progress(args),
+            progress=progress_lines(args),
         )
         directory = pipe.library_directory
     for path, reason in summary.failed.items():

@@ -9,7 +9,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from avajams.cli._shared import UsageError, add_library_option, load_config, load_pipeline
+from avajams.cli._shared import (
+    UsageError,
+    add_library_option,
+    load_config,
+    load_pipeline,
+    progress_lines,
+)
 from avajams.errors import ConfigError
 
 __all__ = ["add_mashup_options", "mashup_from_args", "register", "resolve_music", "run_with_music"]
@@ -178,6 +184,7 @@ def run_with_music(args: argparse.Namespace, music: str) -> int:
         args.output,
         cut_times=args.cut_times,
         show_progress=False if args.quiet else None,
+        progress=progress_lines(args),
     )
     width, height = result.size
     print(
