@@ -38,6 +38,7 @@ from avajams.errors import LibraryError, LibraryNotFoundError, VideoNotFoundErro
 from avajams.ingest import (
     VIDEO_EXTENSIONS,
     Indexer,
+    IndexInterrupted,
     IndexSummary,
     find_videos,
     no_videos_message,
@@ -63,6 +64,7 @@ __all__ = [
     "EmbedderConfig",
     "FrameSamplerConfig",
     "InceptionConfig",
+    "IndexInterrupted",
     "IndexSummary",
     "LibraryConfig",
     "MashupConfig",
@@ -222,7 +224,8 @@ class Pipeline:
         ``failed`` and skipped; every finished video is written to the library as it completes,
         so an interrupted run keeps what it did. ``remove_missing`` drops library entries whose
         file was under one of the given folders but no longer exists. Paths that hold no video
-        raise :class:`avajams.VideoNotFoundError` (and create no library).
+        raise :class:`avajams.VideoNotFoundError` (and create no library). Ctrl-C raises
+        :class:`~avajams.ingest.IndexInterrupted` (a ``KeyboardInterrupt``) with what was saved.
 
         Progress: bars for ``videos`` (done of total) and ``frames`` (embedded) when
         ``show_progress`` is true (None: when standard error is a terminal), and

@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from avajams.cli._shared import UsageError, error_message
+from avajams.cli._shared import UsageError, error_message, interrupted_message
 from avajams.errors import AvajamsError
 
 # Each module defines ``register(subparsers, common)``: it adds its sub-command(s) and sets
@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"avajams: error: {error_message(exc)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("avajams: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"avajams: {interrupted_message(exc)}", file=sys.stderr)
         return 130
     return code

@@ -118,3 +118,15 @@ def _command_line(pid: int) -> str | None:
         return None
     text = " ".join([Path(words[0]).name, *words[1:]])
     return text if len(text) <= 80 else text[:79] + "…"
+
+
+def interrupted_message(exc: KeyboardInterrupt) -> str:
+    """What the CLI says on Ctrl-C: what was kept, when the interrupted work says."""
+    from avajams.ingest import IndexInterrupted
+
+    if isinstance(exc, IndexInterrupted):
+        return (
+            f"interrupted: {exc.saved} of {exc.total} videos saved; run the same command to "
+            "continue"
+        )
+    return "interrupted"
