@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,7 @@ __all__ = [
     "LibraryConfig",
     "MashupConfig",
     "MoviePyMashupConfig",
+    "MusicChoice",
     "Pipeline",
     "PipelineConfig",
     "RegisteredEmbedderConfig",
@@ -76,6 +78,16 @@ __all__ = [
     "find_videos",
     "import_object",
 ]
+
+
+@dataclass(frozen=True)
+class MusicChoice:
+    """The music video :meth:`Pipeline.choose_music` picked, and the better matches it passed
+    over with the reason for each (``"it has no soundtrack"``, ``"its file no longer exists"``)."""
+
+    match: Match
+    path: str
+    skipped: tuple[tuple[Match, str], ...] = ()
 
 
 class Pipeline:
@@ -334,17 +346,40 @@ class Pipeline:
         return self._mashup
 
     def best_music(self, video: str | os.PathLike[str]) -> Match:
-        """The library's best match for ``video`` whose file still exists."""
-        music, _ = self._best_music_path(video)
-        return music
+        """The library's best match for ``video`` usable as the music of a mashup."""
+        return self.choose_music(video).match
 
-    def _best_music_path(self, video: str | os.PathLike[str]) -> tuple[Match, str]:
-        for match in self.match(video, k=5):
-            if match.path is not None and Path(match.path).is_file():
-                return match, match.path
+    def choose_music(self, video: str | os.PathLike[str], k: int = 5) -> MusicChoice:
+        """The best of ``video``'s ``k`` best matches that a mashup can use: its file still
+        exists and has a soundtrack. Better matches passed over are in ``skipped``.
+
+        Raises :class:`avajams.MissingAudioError` when no candidate has a soundtrack (naming
+        the silent ones), :class:`avajams.LibraryError` when no candidate file exists.
+        """
+        from avajams.errors import MissingAudioError
+        from avajams.media import probe
+
+        skipped: list[tuple[Match, str]] = []
+        for match in self.match(video, k=k):
+            if match.path is None or not Path(match.path).is_file():
+                skipped.append((match, "its file no longer exists"))
+            elif not probe(match.path).has_audio:
+                skipped.append((match, "it has no soundtrack"))
+            else:
+                return MusicChoice(match, match.path, tuple(skipped))
+        silent = [m for m, reason in skipped if reason == "it has no soundtrack"]
+        if silent:
+            names = ", ".join(Path(m.path or m.key).name for m in silent)
+            raise MissingAudioError(
+                f"the matches for {video} that still exist have no soundtrack ({names}); a "
+                "mashup keeps the music video's sound, so pass a music video with sound "
+                "(--music FILE) or index some",
+                path=video,
+            )
         raise LibraryError(
             f"no music video in the library at {self.library_directory} matches {video} with "
-            "a file that still exists; index some music videos first (avajams index DIR)",
+            "a file that still exists and has a soundtrack; index some music videos first "
+            "(avajams index DIR)",
             path=self.library_directory,
         )
 
@@ -357,9 +392,15 @@ class Pipeline:
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
     ) -> RenderResult:
-        """Render the mashup of ``video`` with ``music`` (default: its best library match)."""
+        """Render the mashup of ``video`` with ``music`` (default: the best library match
+        with a soundtrack, see :meth:`choose_music`). ``out`` and the mashup options are
+        checked before matching."""
+        from avajams.mashup.render import check_output_path
+
+        mashup = self.build_mashup()
+        check_output_path(out, (video,) if music is None else (video, music))
         if music is None:
-            _, music = self._best_music_path(video)
-        return self.build_mashup().render(
+            music = self.choose_music(video).path
+        return mashup.render(
             user=video, music=music, out=out, show_progress=show_progress, progress=progress
         )

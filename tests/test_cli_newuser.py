@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from avajams.cli import main
+from avajams.errors import OutputPathError
 
 
 @pytest.fixture
@@ -224,3 +225,74 @@ def test_progress_lines_when_standard_error_is_not_a_terminal() -> None:
         "avajams: frames 81",
         "avajams: render 2/2",
     ]
+
+
+@pytest.fixture
+def silent_and_sound(tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A library of a music video without sound (the user clip's twin) and one with sound."""
+    from avajams.testing import make_clip
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    make_clip(videos / "silent.mp4", duration=2.0, tag=1)
+    make_clip(videos / "sound.mp4", duration=2.0, tag=2, audio_hz=440.0)
+    make_clip(tmp_path / "me.mp4", duration=2.0, tag=1, seed=7, size=(80, 48))
+    assert run(capsys, "index", str(videos), "--config", str(config), "-q")[0] == 0
+    return videos
+
+
+def test_mashup_checks_output_and_options_before_matching(
+    silent_and_sound: Path,
+    tmp_path: Path,
+    config: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from avajams.pipeline import Pipeline
+
+    def no_match(*args: object, **kwargs: object) -> None:
+        raise AssertionError("matched before checking the output")
+
+    monkeypatch.setattr(Pipeline, "match", no_match)
+    me = str(tmp_path / "me.mp4")
+    for extra, message in [
+        (["-o", str(tmp_path / "nowhere" / "o.mp4")], "does not exist; create it first"),
+        (["-o", str(tmp_path / "o.avi")], "must end in one of"),
+        (["-o", me], "is also an input of the mashup"),
+        (["-o", str(tmp_path / "o.mp4"), "--segment-seconds", "0"], "--segment-seconds"),
+    ]:
+        code, _out, err = run(capsys, "mashup", me, *extra, "--config", str(config), "-q")
+        assert code == 1, err
+        assert message in err
+        assert err.startswith("avajams: error: ")
+    with (
+        Pipeline.from_config(config) as pipe,
+        pytest.raises(OutputPathError, match="does not exist"),
+    ):
+        pipe.mashup(me, tmp_path / "nowhere" / "o.mp4")
+
+
+def test_mashup_skips_a_best_match_without_soundtrack(
+    silent_and_sound: Path, tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import av
+
+    out = tmp_path / "o.mp4"
+    me = str(tmp_path / "me.mp4")
+    code, printed, err = run(capsys, "mashup", me, "-o", str(out), "--config", str(config), "-q")
+    assert code == 0, err
+    lines = printed.splitlines()
+    assert lines[0].startswith(f"skipped {silent_and_sound / 'silent.mp4'} (score ")
+    assert lines[0].endswith("): it has no soundtrack")
+    assert lines[1].startswith(f"best match: {silent_and_sound / 'sound.mp4'} (score ")
+    with av.open(str(out)) as container:
+        assert len(container.streams.audio) == 1
+
+    (silent_and_sound / "sound.mp4").unlink()  # now no candidate has a soundtrack
+    code, printed, err = run(capsys, "mashup", me, "-o", str(out), "--config", str(config), "-q")
+    assert code == 1
+    assert err == (
+        f"avajams: error: the matches for {me} that still exist have no soundtrack (silent.mp4); "
+        "a mashup keeps the music video's sound, so pass a music video with sound "
+        "(--music FILE) or index some\n"
+    )
