@@ -173,7 +173,7 @@ def run_demo(
             f"{len(summary.skipped)} unchanged, {len(summary.failed)} failed"
         )
         matches = tuple(pipe.match(clip, k=min(5, count)))
-        report = pipe.report(clip, folder / "match-report.png", matches=matches)
+        report = pipe.report(clip, folder / "match-report.png", matches=matches, expected=expected)
         if not matches or matches[0].path is None:
             from avajams.errors import LibraryError
 

@@ -331,13 +331,15 @@ class Pipeline:
         *,
         k: int = 3,
         matches: Sequence[Match] | None = None,
+        expected: str | os.PathLike[str] | None = None,
     ) -> Path:
-        """Write the match report picture (see :func:`avajams.report.write_report`) to ``out``."""
+        """Write the match report picture (see :func:`avajams.report.write_report`) to ``out``;
+        ``expected``, when the right answer is known, marks it."""
         from avajams.report import write_report
 
         if matches is None:
             matches = self.match(video, k=k)
-        return write_report(video, matches, out).path
+        return write_report(video, matches, out, expected=expected).path
 
     def build_mashup(self) -> Mashup:
         """The configured :class:`avajams.Mashup` (built once)."""
