@@ -139,12 +139,14 @@ def write_report(
     *,
     pairs: int = 4,
     tile_size: tuple[int, int] = (160, 120),
+    query_name: str | None = None,
 ) -> Report:
     """Draw the contact sheet for ``matches`` of ``query`` into the PNG file ``out``.
 
     Rows are the matches in the given order; each shows up to ``pairs`` of its best-aligned
     frame pairs (highest similarity, in query-time order). A music video whose file is
-    missing gets grey placeholder tiles rather than failing the report.
+    missing gets grey placeholder tiles rather than failing the report. ``query_name`` is
+    the name the title gives the query (default: its file name).
     """
     if pairs < 1:
         raise ValueError(f"pairs must be at least 1, got {pairs}")
@@ -170,7 +172,7 @@ def write_report(
     title_font, font, small = _font(16), _font(13), _font(11)
     draw.text(
         (_MARGIN, 9),
-        f"query: {Path(query).name}    {len(matches)} match(es), best first",
+        f"query: {query_name or Path(query).name}    {len(matches)} match(es), best first",
         fill=_TEXT,
         font=title_font,
     )
