@@ -82,6 +82,7 @@ class JobRunner:
         self._stopping = False
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._monitors: list[threading.Thread] = []
         self._config_json = json.loads(settings.config.model_dump_json())
 
     # -- life cycle ----------------------------------------------------------------------
@@ -108,7 +109,7 @@ class JobRunner:
         for run in running:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 run.process.wait(timeout=TERMINATE_GRACE * 2)
-        for thread in self._threads:
+        for thread in [*self._threads, *self._monitors]:
             thread.join(timeout=TERMINATE_GRACE * 2)
         self._threads.clear()
 
@@ -212,6 +213,7 @@ class JobRunner:
             target=self._monitor, args=(run,), name=f"avajams-job-{job.id[:8]}", daemon=True
         )
         thread.start()
+        self._monitors = [t for t in self._monitors if t.is_alive()] + [thread]
 
     def _monitor(self, run: _Running) -> None:
         assert run.process.stdout is not None

@@ -61,11 +61,13 @@ class ReceivedUpload:
 
 
 def clean_filename(raw: str) -> str:
-    """The name to show for an uploaded file: no folders, no control characters, not too long.
+    """The name to show for an uploaded file: no control characters, not too long.
 
     It is only ever displayed (escaped); files on the server get names of their own.
     """
-    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = raw
+    if re.match(r"^([A-Za-z]:)?\\", name):  # a Windows path some old browsers send
+        name = name.rsplit("\\", 1)[-1]
     name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
     if len(name) > 120:
         name = name[:100] + "…" + name[-19:]

@@ -227,7 +227,7 @@ def run_job(
         "frames": plan.frames,
         "fps": rendered.fps,
         "size": list(rendered.size),
-        "cuts": [round(c, 3) for c in plan.cuts],
+        "cuts": [round(c / plan.fps, 3) for c in plan.cuts],  # seconds
         "reused_vectors": reused,
         "frames_embedded": 0 if reused else len(times),
         "query_frames": len(times),
