@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from avajams._progress import ProgressCallback
+from avajams._progress import Progress, ProgressCallback
 from avajams.config import (
     CustomConfig,
     CustomEmbedderConfig,
