@@ -173,11 +173,11 @@ class _HealthProbe(threading.Thread):
         self.phase = "idle"
         self.samples: list[tuple[str, float]] = []
         self.failures = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             t0 = time.perf_counter()
             try:
                 status, _ = _get(conn, "/api/health")
@@ -193,7 +193,7 @@ class _HealthProbe(threading.Thread):
         conn.close()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
 
     def stats(self, phase: str) -> dict[str, float]:
