@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from avajams._progress import ProgressCallback
+from avajams._progress import Progress, ProgressCallback
 from avajams.config import (
     CustomConfig,
     CustomEmbedderConfig,
@@ -280,21 +280,33 @@ class Pipeline:
         return True
 
     def embed_video(
-        self, video: str | os.PathLike[str]
+        self, video: str | os.PathLike[str], *, progress: ProgressCallback | None = None
     ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
-        """Sample and embed one video: (times (N,), unit frame vectors (N, dim))."""
+        """Sample and embed one video: (times (N,), unit frame vectors (N, dim)).
+
+        ``progress(stage, done, total)`` is called for ``sampling`` (frames decoded, when the
+        sampler reports it) and ``embedding`` (frames embedded of the total).
+        """
         import numpy as np
 
-        frames = self.sampler.sample(video)
+        from avajams.sampling import FrameSampler
+
+        sampler = self.sampler
+        if progress is not None and isinstance(sampler, FrameSampler):
+            frames = sampler.sample(video, show_progress=False, progress=progress)
+        else:
+            frames = sampler.sample(video)
         if len(frames) == 0:
             from avajams.errors import VideoDecodeError
 
             raise VideoDecodeError(f"{video} has no frames to sample; is it a video?", path=video)
         size = self.batch_size
-        vectors = np.concatenate(
-            [self.embedder.embed(frames.images[i : i + size]) for i in range(0, len(frames), size)]
-        )
-        return frames.times, vectors
+        chunks: list[NDArray[np.float32]] = []
+        with Progress("embedding", len(frames), unit="frame", show=False, callback=progress) as bar:
+            for i in range(0, len(frames), size):
+                chunks.append(self.embedder.embed(frames.images[i : i + size]))
+                bar.update(len(chunks[-1]))
+        return frames.times, np.concatenate(chunks)
 
     def match(
         self,
@@ -310,11 +322,23 @@ class Pipeline:
         frame pairs. ``where`` filters on library metadata. ``show_progress`` applies to
         building the model on first use.
         """
+        self._get_embedder(show_progress)
+        self.open_library(readonly=True)  # fail before embedding when there is no library
+        times, vectors = self.embed_video(video)
+        return self.match_vectors(times, vectors, k=k, where=where)
+
+    def match_vectors(
+        self,
+        times: NDArray[np.float64],
+        vectors: NDArray[np.float32],
+        k: int = 5,
+        where: Mapping[str, Any] | None = None,
+    ) -> list[Match]:
+        """:meth:`match` for a video already embedded (``times``, ``vectors`` from
+        :meth:`embed_video`): re-matching with other options never re-embeds it."""
         from avajams.embedding import video_signature
 
-        self._get_embedder(show_progress)
         library = self.open_library(readonly=True)
-        times, vectors = self.embed_video(video)
         signature = video_signature(vectors, method=self.config.library.signature)
         return library.search(
             signature,
