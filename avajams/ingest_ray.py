@@ -24,7 +24,7 @@ import math
 import os
 import time
 import warnings
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +66,7 @@ class _Decoded:
     images: Any = None
     seconds: float = 0.0
     error: str | None = None
+    node: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,15 @@ def _inspect(path: str) -> _Inspected:
 
 def _decode(path: str, sampler: SamplerConfig) -> _Decoded:
     """Sample one file's frames with the sampler its config describes (a Ray task)."""
+    import ray
+
     started = time.perf_counter()
+    node = ray.get_runtime_context().get_node_id()
     try:
         frames = sampler.build().sample(path)
     except (AvajamsError, OSError) as exc:
-        return _Decoded(error=str(exc) or type(exc).__name__)
-    return _Decoded(frames.times, frames.images, time.perf_counter() - started)
+        return _Decoded(error=str(exc) or type(exc).__name__, node=node)
+    return _Decoded(frames.times, frames.images, time.perf_counter() - started, node=node)
 
 
 class _EmbedActor:
@@ -156,7 +160,7 @@ def driver_embedder_config(embedder: EmbedderConfig) -> EmbedderConfig:
 def _import_ray() -> Any:
     try:
         import ray
-    except ModuleNotFoundError as exc:
+    except ImportError as exc:
         raise ClusterError(
             "indexing on Ray needs the ray package; install it with: pip install 'avajams[ray]'"
         ) from exc
@@ -193,6 +197,8 @@ class RayIndexer:
         self.frames = 0
         self.actors: list[dict[str, Any]] = []
         """What each started actor reported: pid, node, embedder id, providers, GPU ids."""
+        self.decoded_on: Counter[str] = Counter()
+        """Videos decoded per Ray node id."""
         self.timings = {"hash": 0.0, "decode": 0.0, "embed": 0.0, "startup": 0.0}
         """Seconds: ``startup`` (connecting until the first actor is ready), summed over the
         cluster's workers ``hash``, ``decode`` and ``embed``; then ``write`` and ``total``."""
@@ -447,6 +453,7 @@ class _Pass:
         if result.error is not None:
             return self._fail(job, result.error)
         self.owner.timings["decode"] += result.seconds
+        self.owner.decoded_on[result.node] += 1
         self.decoded.append((job, ref))
 
     def _embedded(self) -> None:
