@@ -17,6 +17,7 @@ import logging
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 from avajams._progress import Progress, ProgressCallback
 from avajams.embedding._model import MANIFEST, MODEL_FILE, ModelInfo, _install, read_model_info
@@ -34,6 +35,11 @@ FP16_SUFFIX = "-fp16h1"
 _KEEP_FP32_PREFIX = "preprocess/"
 
 
+def _keep_fp32(node: Any) -> bool:
+    # the converter retypes a Cast's output to float16 but not its ``to``: keep casts as they are
+    return bool(node.name.startswith(_KEEP_FP32_PREFIX) or node.op_type == "Cast")
+
+
 def convert_model(info: ModelInfo, directory: Path) -> ModelInfo:
     """Write the fp16 copy of ``info``'s model into ``directory`` (model, then manifest)."""
     import onnx
@@ -47,7 +53,10 @@ def convert_model(info: ModelInfo, directory: Path) -> ModelInfo:
         ) from exc
     info.verify()
     model = onnx.load(str(info.path))
-    keep = [n.name for n in model.graph.node if n.name.startswith(_KEEP_FP32_PREFIX)]
+    for i, node in enumerate(model.graph.node):
+        if not node.name:  # the block list goes by name
+            node.name = f"node{i}"
+    keep = [n.name for n in model.graph.node if _keep_fp32(n)]
     try:
         with warnings.catch_warnings():
             # it warns for each weight below fp16's smallest normal number (a few, harmless)
