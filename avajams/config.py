@@ -438,6 +438,11 @@ class PipelineConfig(_Section):
             return {"directory": value}
         return value
 
+    def with_library(self, directory: str | os.PathLike[str]) -> PipelineConfig:
+        """A copy whose library lives in ``directory``."""
+        library = self.library.model_copy(update={"directory": Path(directory)})
+        return self.model_copy(update={"library": library})
+
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> PipelineConfig:
         """Read a configuration file: ``.toml`` or ``.json``.

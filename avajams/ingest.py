@@ -46,6 +46,7 @@ __all__ = [
     "LibraryWriter",
     "VideoJob",
     "find_videos",
+    "no_videos_message",
     "warn_if_settings_differ",
 ]
 
@@ -91,6 +92,16 @@ def find_videos(
                 f"{path} does not exist; give video files or folders that hold them", path=path
             )
     return sorted(found)
+
+
+def no_videos_message(paths: Sequence[Path]) -> str:
+    """Why an indexing run found nothing: where it looked and for which extensions."""
+    where = ", ".join(str(p) for p in paths) or "(no path given)"
+    looked_for = ", ".join(sorted(VIDEO_EXTENSIONS))
+    return (
+        f"no videos found under {where} (looked for: {looked_for}); give video files or "
+        "folders that hold them"
+    )
 
 
 @dataclass(frozen=True)

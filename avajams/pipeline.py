@@ -37,8 +37,14 @@ from avajams.config import (
     SamplerConfig,
     import_object,
 )
-from avajams.errors import LibraryError, LibraryNotFoundError
-from avajams.ingest import VIDEO_EXTENSIONS, Indexer, IndexSummary, find_videos
+from avajams.errors import LibraryError, LibraryNotFoundError, VideoNotFoundError
+from avajams.ingest import (
+    VIDEO_EXTENSIONS,
+    Indexer,
+    IndexSummary,
+    find_videos,
+    no_videos_message,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -92,10 +98,7 @@ class Pipeline:
     ) -> None:
         opened: VideoIndex | None = None
         if isinstance(library, str | os.PathLike):
-            base = config or PipelineConfig()
-            config = base.model_copy(
-                update={"library": base.library.model_copy(update={"directory": Path(library)})}
-            )
+            config = (config or PipelineConfig()).with_library(library)
         elif library is not None:
             opened = library
         self.config = config or PipelineConfig()
@@ -217,7 +220,8 @@ class Pipeline:
         batches of ``batch_size`` taken across videos. A file that fails is reported in
         ``failed`` and skipped; every finished video is written to the library as it completes,
         so an interrupted run keeps what it did. ``remove_missing`` drops library entries whose
-        file was under one of the given folders but no longer exists.
+        file was under one of the given folders but no longer exists. Paths that hold no video
+        raise :class:`avajams.VideoNotFoundError` (and create no library).
 
         Progress: bars for ``videos`` (done of total) and ``frames`` (embedded) when
         ``show_progress`` is true (None: when standard error is a terminal), and
@@ -232,6 +236,8 @@ class Pipeline:
             paths = [paths]
         roots = [Path(p).expanduser() for p in paths]
         files = find_videos(roots)
+        if not files and not (remove_missing and self._library_exists()):
+            raise VideoNotFoundError(no_videos_message(roots), path=roots[0] if roots else None)
         where = self._executor(executor)
         if where.kind == "ray":
             return self._index_on_ray(where, files, roots, remove_missing, show_progress, progress)
@@ -299,6 +305,18 @@ class Pipeline:
             progress=progress,
         )
         return indexer.run(files, prune=roots if remove_missing else ())
+
+    def _library_exists(self) -> bool:
+        """Whether the library exists (without building the embedder to open it)."""
+        if self._library is not None:
+            return True
+        from avajams.index import VideoIndex
+
+        try:
+            VideoIndex.open(self.config.library.resolved_directory(), readonly=True).close()
+        except LibraryNotFoundError:
+            return False
+        return True
 
     def embed_video(
         self, video: str | os.PathLike[str]

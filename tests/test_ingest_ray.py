@@ -266,18 +266,20 @@ def test_a_cluster_too_small_for_one_actor_is_a_cluster_error(
 
 
 def test_live_objects_cannot_go_to_the_cluster(tmp_path: Path) -> None:
+    videos = _clips(tmp_path / "videos", 1)
     pipe = Pipeline(embedder=FakeEmbedder(), library=tmp_path / "library")
     with pytest.raises(ConfigError, match="live embedder"):
-        pipe.index(tmp_path, executor={"kind": "ray"})
+        pipe.index(videos, executor={"kind": "ray"})
 
 
 def test_without_ray_installed_it_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    videos = _clips(tmp_path / "videos", 1)
     monkeypatch.setitem(sys.modules, "ray", None)
     config = _config(tmp_path, "auto", {"kind": "avajams.testing:FakeEmbedder"})
     with Pipeline(config) as pipe, pytest.raises(ClusterError, match=r"avajams\[ray\]"):
-        pipe.index(tmp_path, show_progress=False)
+        pipe.index(videos, show_progress=False)
 
 
 def test_executor_config_from_toml_and_the_command_line(tmp_path: Path) -> None:
