@@ -10,7 +10,13 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from avajams.cli._shared import add_library_option, load_config, load_pipeline
+from avajams.cli._shared import (
+    UsageError,
+    add_library_option,
+    load_config,
+    load_pipeline,
+    progress_lines,
+)
 from avajams.errors import ConfigError
 from avajams.mashup.plan import DEFAULT_FPS_CAP, DEFAULT_MAX_SIZE, DEFAULT_SEGMENT_SECONDS
 
@@ -229,14 +235,14 @@ def resolve_music(args: argparse.Namespace, pipe: Pipeline | None = None) -> str
     if args.music is not None:
         return str(args.music)
     if pipe is not None:
-        best = pipe.best_music(args.user)
+        choice = pipe.choose_music(args.user)
     else:
         with load_pipeline(args) as pipeline:
-            best = pipeline.best_music(args.user)
-    print(f"best match: {best.path} (score {best.score:.3f})", flush=True)
-    if best.path is None:  # best_music only returns matches whose file exists
-        raise ConfigError(f"the best match for {args.user} has no file; pass --music")
-    return best.path
+            choice = pipeline.choose_music(args.user)
+    for match, reason in choice.skipped:
+        print(f"skipped {match.path or match.key} (score {match.score:.3f}): {reason}")
+    print(f"best match: {choice.path} (score {choice.match.score:.3f})", flush=True)
+    return choice.path
 
 
 def run_with_music(args: argparse.Namespace, music: str, pipe: Pipeline | None = None) -> int:
@@ -248,13 +254,14 @@ def run_with_music(args: argparse.Namespace, music: str, pipe: Pipeline | None =
         print(plan.to_json())
         return 0
     if args.output is None:
-        raise ConfigError("no output file given; pass -o OUT.mp4 (or --dry-run)")
+        raise UsageError("no output file given; pass -o OUT.mp4 (or --dry-run)")
     result = pipe.mashup(
         args.user,
         args.output,
         music,
         cut_times=args.cut_times,
         show_progress=False if args.quiet else None,
+        progress=progress_lines(args),
     )
     _print_notes(args, result.plan)
     width, height = result.size
@@ -273,5 +280,12 @@ def _print_notes(args: argparse.Namespace, plan: CutPlan) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    with pipeline_from_args(args) as pipe:
+    # everything that can be checked is checked before matching, which takes a while
+    if not args.dry_run:
+        if args.output is None:
+            raise UsageError("no output file given; pass -o OUT.mp4 (or --dry-run)")
+        from avajams.mashup.render import check_output_path
+
+        check_output_path(args.output, tuple(p for p in (args.user, args.music) if p))
+    with pipeline_from_args(args) as pipe:  # checks the mashup flags before matching
         return run_with_music(args, resolve_music(args, pipe), pipe)
