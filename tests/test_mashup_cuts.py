@@ -238,7 +238,8 @@ def test_shots_mode_cuts_on_music_video_shot_changes() -> None:
 
 
 def test_matched_moments_start_user_segments_at_the_most_similar_moment() -> None:
-    """User moment 7 s looks like the music at every even second, moment 3 s at odd ones."""
+    """User moment 7 s looks like the music at every even second, moment 3 s at odd ones;
+    the music moment at a cut is the last one at or before it."""
     user_times = np.arange(10.0)
     music_times = np.arange(20.0)
     matrix = np.zeros((10, 20), dtype=np.float32)
@@ -257,7 +258,7 @@ def test_matched_moments_start_user_segments_at_the_most_similar_moment() -> Non
     opening = [r for r in plan.reasons[::2]]
     assert opening
     for r in opening:
-        expected = 7.0 if round(r.time) % 2 == 0 else 3.0
+        expected = 7.0 if math.floor(r.time) % 2 == 0 else 3.0  # the music moment on screen
         assert r.user_start == expected, r
         segment = plan.segment_at(r.frame)
         assert (segment.source, segment.source_start) == ("user", round(expected * 30))

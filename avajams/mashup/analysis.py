@@ -164,8 +164,12 @@ class MomentSimilarity:
         )
 
     def music_column(self, t: float) -> int:
-        """Index of the music moment nearest ``t`` seconds."""
-        return int(np.argmin(np.abs(self.music_times - t)))
+        """Index of the music moment on screen at ``t`` seconds: the last one at or before it.
+
+        (The nearest one could lie after a shot change the cut comes before.)
+        """
+        i = int(np.searchsorted(self.music_times, t + 1e-9, side="right")) - 1
+        return max(i, 0)
 
 
 # --- beats -----------------------------------------------------------------------------------
