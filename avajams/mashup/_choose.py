@@ -221,15 +221,16 @@ class _Chooser:
                 length = self.n * self._period() if self.mode == "beats" else self.target
                 ending = abs(rest - length) / (self._period() if self.mode == "beats" else length)
                 options.append((ending + _END_COST, self.total, "end", None, None))
+            slivers = 0
             for cost, c, why, beat, shot in options:
-                if why != "end":
-                    cost += _SHORT_SHOT_COST * self._short_shots(t, c, source, user_from)
+                short = 0 if why == "end" else self._short_shots(t, c, source, user_from)
+                cost += _SHORT_SHOT_COST * short
                 if best is None or cost < best[0] - 1e-9:
-                    best = (cost, c, why, beat, shot)
+                    best, slivers = (cost, c, why, beat, shot), short
             if best is None or best[2] == "end":
                 break
-            cost, c, why, beat, shot = best
-            clear = cost < _SHORT_SHOT_COST
+            _, c, why, beat, shot = best
+            clear = slivers == 0
             user_start: float | None = None
             similarity: float | None = None
             if source == "user":
