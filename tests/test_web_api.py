@@ -117,7 +117,8 @@ def test_settings_refuse_a_weak_token_and_know_when_exposed(tmp_path: Path) -> N
 def test_upload_match_render_and_remix_without_reembedding(
     client: TestClient, web_media: WebMedia
 ) -> None:
-    response = upload(client, web_media.clip, data={"segment_seconds": "1.5"})
+    # fixed cuts: the music has a beat, and beat cuts (the default) would not fall every 1.5 s
+    response = upload(client, web_media.clip, data={"segment_seconds": "1.5", "cuts": "fixed"})
     assert response.status_code == 202, response.text
     job = response.json()
     assert re.fullmatch(r"[0-9a-f]{32}", job["id"])

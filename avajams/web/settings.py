@@ -40,6 +40,9 @@ class MashupOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    cuts: Literal["auto", "beats", "shots", "fixed"] = "auto"
+    """Where cuts fall: the music's beats, the music video's shot changes, or every
+    ``segment_seconds`` (``auto``: beats when the beats extra is installed)."""
     segment_seconds: Annotated[float, Field(ge=0.5, le=30.0)] = 2.0
     """Seconds of picture before cutting to the other video."""
     crossfade_ms: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.0
@@ -56,6 +59,7 @@ class MashupOptions(BaseModel):
         """The options a configuration's ``[mashup]`` section implies (the form's defaults)."""
         section = config.mashup
         values: dict[str, Any] = {
+            "cuts": section.cuts,
             "segment_seconds": min(max(section.segment_seconds, 0.5), 30.0),
             "user_end": section.user_end,
             "start_with": section.start_with,
@@ -82,6 +86,7 @@ class MashupOptions(BaseModel):
         section = config.mashup
         fields = type(section).model_fields
         update: dict[str, Any] = {
+            "cuts": self.cuts,
             "segment_seconds": self.segment_seconds,
             "user_end": self.user_end,
             "start_with": self.start_with,
