@@ -27,9 +27,11 @@ from avajams.errors import ConfigError, VideoDecodeError, VideoTooLargeError
 from avajams.media import (
     VideoDecodeWarning,
     check_path,
+    demux,
     display_rotation,
     display_size,
     open_video,
+    pyav_errors,
     translate_error,
 )
 
@@ -64,6 +66,9 @@ DEFAULT_SIZE = 299
 #: FFmpeg threads per video: one spends the least CPU per frame, which indexing needs while
 #: inference keeps every core busy (0 lets FFmpeg choose, for the lowest latency on one video).
 DEFAULT_THREADS = 1
+
+#: FFmpeg's AVFMT_TS_DISCONT format flag: the format's timestamps may jump (MPEG-TS).
+_AVFMT_TS_DISCONT = 0x0200
 
 _FITS: tuple[str, ...] = get_args(Fit)
 _INTERPOLATIONS: tuple[str, ...] = get_args(Interpolation)
@@ -283,20 +288,12 @@ class FrameSampler:
         times: list[float] = []
         images: list[NDArray[np.uint8]] = []
         with open_video(name) as (container, stream):
-            expected = self._expected_count(stream)
+            expected = self._expected_count(container, stream)
             self._check_budget(stream, expected, name)
-            used = 0
             with Progress(
                 "sampling", expected, unit="frame", show=show_progress, callback=progress
             ) as bar:
                 for t, image in self._decode(container, stream, name):
-                    used += image.nbytes
-                    if used > self.max_bytes:
-                        raise VideoTooLargeError(
-                            f"{name}: sampled images exceed max_bytes={self.max_bytes}; "
-                            "lower fps, size or max_duration, or use iter_frames()",
-                            path=name,
-                        )
                     times.append(t)
                     images.append(image)
                     bar.update()
@@ -317,7 +314,7 @@ class FrameSampler:
     def _iter(self, name: str) -> Generator[tuple[float, NDArray[np.uint8]], None, None]:
         with open_video(name) as (container, stream):
             self._check_budget(stream, None, name)
-            yield from self._decode(container, stream, name)
+            yield from self._samples(container, stream, name)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -330,13 +327,37 @@ class FrameSampler:
             limits.append(self.max_frames)
         return min(limits) if limits else None
 
-    def _expected_count(self, stream: VideoStream) -> int | None:
-        limit = self._sample_limit()
-        if stream.duration and stream.time_base:
+    def _expected_count(self, container: InputContainer, stream: VideoStream) -> int | None:
+        limits = [self._sample_limit(), self._content_limit(container, stream)[0]]
+        if stream.duration and stream.duration > 0 and stream.time_base:
             seconds = Fraction(stream.duration) * stream.time_base
-            count = max(1, math.ceil(seconds * self._fps))
-            return count if limit is None else min(count, limit)
-        return limit
+            limits.append(max(1, math.ceil(seconds * self._fps)))
+        return min((n for n in limits if n is not None), default=None)
+
+    def _content_limit(
+        self, container: InputContainer, stream: VideoStream
+    ) -> tuple[int | None, Fraction | None]:
+        """The most samples the file can hold by its own declarations, and its declared length.
+
+        Damaged timestamps (flipped PTS bits, a zeroed ``mdhd`` time base) can make a 5 s
+        file look hours long; the shortest of the stream's and the container's declared
+        durations bounds the samples (one sample of slack for rounding). Without either, the
+        declared frame count does (at most one sample per frame); without that, the frames
+        decoded so far do (see :meth:`_samples`).
+        """
+        import av
+
+        spans: list[Fraction] = []
+        if stream.time_base and stream.duration and stream.duration > 0:
+            spans.append(Fraction(stream.duration) * stream.time_base)
+        if container.duration and container.duration > 0:
+            spans.append(Fraction(container.duration, av.time_base))
+        if spans:
+            seconds = min(spans)
+            return math.floor(seconds * self._fps) + 2, seconds
+        if stream.frames and stream.frames > 0:
+            return int(stream.frames) + 1, None
+        return None, None
 
     def _check_budget(self, stream: VideoStream, expected: int | None, name: str) -> None:
         """Refuse absurd sources and outputs before decoding anything."""
@@ -352,11 +373,26 @@ class FrameSampler:
             raise VideoTooLargeError(
                 f"{name}: about {expected} samples of {out_w}x{out_h} would need "
                 f"{expected * out_w * out_h * 3} bytes, above max_bytes={self.max_bytes}; "
-                "lower fps, size or max_duration, or use iter_frames()",
+                "lower fps, size or max_duration, or raise max_bytes",
                 path=name,
             )
 
     def _decode(
+        self, container: InputContainer, stream: VideoStream, name: str
+    ) -> Iterator[tuple[float, NDArray[np.uint8]]]:
+        """Every sample of the file, within ``max_bytes`` of images in all (``sample()``)."""
+        used = 0
+        for t, image in self._samples(container, stream, name):
+            used += image.nbytes
+            if used > self.max_bytes:
+                raise VideoTooLargeError(
+                    f"{name}: sampled images exceed max_bytes={self.max_bytes}; "
+                    "lower fps, size or max_duration, or raise max_bytes",
+                    path=name,
+                )
+            yield t, image
+
+    def _samples(
         self, container: InputContainer, stream: VideoStream, name: str
     ) -> Iterator[tuple[float, NDArray[np.uint8]]]:
         """The single forward pass: yield each sample as soon as its frame is known.
@@ -374,7 +410,9 @@ class FrameSampler:
         # ticks * a <= k * b: exact, no float rounding at frame boundaries.
         a = tb.numerator * self._fps.numerator
         b = tb.denominator * self._fps.denominator
-        limit = self._sample_limit()
+        wanted = self._sample_limit()
+        held, declared = self._content_limit(container, stream)
+        limit = min((n for n in (wanted, held) if n is not None), default=None)
         rate = stream.average_rate or stream.guessed_rate
         nominal = max(1, round(1 / (rate * tb))) if rate else None
 
@@ -386,6 +424,16 @@ class FrameSampler:
         image: NDArray[np.uint8] | None = None
         failures = 0
         damaged: str | None = None
+        seen = 0  # frames with increasing timestamps, the bound when nothing is declared
+        skipped = False
+        # Formats whose timestamps may jump (MPEG-TS: AVFMT_TS_DISCONT) are read as FFmpeg
+        # reads them: a jump of more than 10 s between two frames (its dts_delta_threshold)
+        # is a discontinuity, and the timeline continues one frame after the last. Elsewhere
+        # a long gap is a long frame (a slide show), bounded by the declared duration.
+        discontinuous = bool(container.format.flags & _AVFMT_TS_DISCONT)
+        threshold = max(1, math.ceil(Fraction(10) / tb))
+        offset = 0
+        jumps = 0
 
         def emit(frame: VideoFrame) -> NDArray[np.uint8]:
             nonlocal image
@@ -397,24 +445,25 @@ class FrameSampler:
 
         def decoded() -> Generator[VideoFrame, None, None]:
             nonlocal failures, damaged
+            errors = pyav_errors()
             try:
                 # demux() ends with an empty packet per stream, which flushes the decoder.
-                for packet in container.demux(stream):
+                for packet in demux(container, stream):
                     skipper.before(packet, pts0)
                     try:
                         yield from stream.decode(packet)
                     except av.error.EOFError:
                         return
-                    except av.FFmpegError as exc:
+                    except errors as exc:
                         failures += 1
                         logger.debug("%s: packet at pts %s failed: %s", name, packet.pts, exc)
                         if self.strict:
                             raise translate_error(exc, name) from exc
-            except av.FFmpegError as exc:  # demuxing failed: keep what came before
+            except errors as exc:  # demuxing failed: keep what came before
                 damaged = str(exc)
                 if self.strict:
                     raise translate_error(exc, name) from exc
-                with contextlib.suppress(av.FFmpegError):
+                with contextlib.suppress(*errors):
                     yield from stream.decode(None)
 
         skipper = _SkipUnsampled(stream, a, b)
@@ -424,6 +473,13 @@ class FrameSampler:
                 pts = frame.pts
                 if pts is None:  # no timestamps (raw streams): continue from the last frame
                     pts = prev_pts + (prev_step or nominal or 1) if prev is not None else 0
+                elif discontinuous and prev is not None:
+                    pts += offset
+                    if abs(pts - prev_pts) > threshold:
+                        step = prev_step or nominal or 1
+                        offset += prev_pts + step - pts
+                        pts = prev_pts + step
+                        jumps += 1
                 if prev is None:
                     pts0, prev, prev_pts = pts, frame, pts
                     continue
@@ -431,12 +487,20 @@ class FrameSampler:
                     logger.debug("%s: dropping frame with non-increasing pts %s", name, pts)
                     continue
                 assert pts0 is not None
+                seen += 1
                 key = (pts - pts0) * a
                 while (limit is None or k < limit) and k * b < key:
+                    if held is None and k >= seen:
+                        skipped = True  # nothing declared: at most one sample per frame
+                        break
                     yield k * self._fps.denominator / self._fps.numerator, emit(prev)
                     k += 1
                 if limit is not None and k >= limit:
-                    return  # a bound was reached: the rest of the file is never read
+                    # A bound was reached: the rest of the file is never read. Timestamps
+                    # far past the declared length mean they are damaged: say so.
+                    if declared is not None and (pts - pts0) * tb > declared + 1 / self._fps:
+                        self._warn_timestamps(name, declared, k)
+                    return
                 prev_step = pts - prev_pts
                 prev, prev_pts, image = frame, pts, None
         finally:
@@ -457,7 +521,7 @@ class FrameSampler:
         end = prev_pts + last
         slack = 2 * max(last, nominal or 1)
         truncated = False
-        if stream.duration:
+        if stream.duration and not jumps:
             declared_end = (
                 stream.start_time if stream.start_time is not None else pts0
             ) + stream.duration
@@ -466,9 +530,21 @@ class FrameSampler:
             elif declared_end > prev_pts and not (failures or damaged):
                 end = declared_end
         while (limit is None or k < limit) and k * b < (end - pts0) * a:
+            if held is None and k > seen:
+                skipped = True
+                break
             yield k * self._fps.denominator / self._fps.numerator, emit(prev)
             k += 1
+        if skipped:
+            warnings.warn(
+                f"{name} declares no duration and its timestamps jump ahead; returned one "
+                f"sample per frame ({k} samples). Re-export the video for complete results",
+                VideoDecodeWarning,
+                stacklevel=4,
+            )
         if limit is not None and k >= limit:
+            if declared is not None and end - pts0 > declared / tb + slack:
+                self._warn_timestamps(name, declared, k)
             return
         if failures or damaged or truncated:
             got = float((end - pts0) * tb)
@@ -482,7 +558,17 @@ class FrameSampler:
             )
             if self.strict:
                 raise VideoDecodeError(message, path=name)
-            warnings.warn(message, VideoDecodeWarning, stacklevel=3)
+            warnings.warn(message, VideoDecodeWarning, stacklevel=4)
+
+    def _warn_timestamps(self, name: str, declared: Fraction, count: int) -> None:
+        message = (
+            f"{name} has timestamps past its declared length of {float(declared):.3f} s "
+            f"(damaged?); returned the {count} samples that length holds. Re-export the "
+            "video for correct results"
+        )
+        if self.strict:
+            raise VideoDecodeError(message, path=name)
+        warnings.warn(message, VideoDecodeWarning, stacklevel=5)
 
     def _geometry(
         self, frame: VideoFrame, stream: VideoStream, name: str
