@@ -279,6 +279,12 @@ def open_video(path: str | os.PathLike[str]) -> Iterator[tuple[InputContainer, V
     container = open_container(name)
     try:
         fmt = container.format.name
+        if fmt == "webp_pipe" and _animated_webp(name):
+            raise VideoDecodeError(
+                f"{name} is an animated WebP, which FFmpeg cannot decode; convert it to a video "
+                "(MP4 or GIF) first",
+                path=name,
+            )
         if fmt in _STILL_IMAGE_FORMATS or fmt.endswith("_pipe"):
             raise VideoDecodeError(
                 f"{name} is a still image ({fmt}), not a video; convert it to a video first",
@@ -292,7 +298,16 @@ def open_video(path: str | os.PathLike[str]) -> Iterator[tuple[InputContainer, V
         ]
         if not streams:
             kinds = ", ".join(
-                sorted({"cover art" if s.type == "video" else s.type for s in container.streams})
+                sorted(
+                    {
+                        s.type
+                        if s.type != "video"
+                        else "cover art"
+                        if s.disposition & attached
+                        else "video no decoder supports"
+                        for s in container.streams
+                    }
+                )
             )
             raise VideoDecodeError(
                 f"{name} has no video stream (it holds: {kinds or 'nothing'}); "
@@ -302,6 +317,16 @@ def open_video(path: str | os.PathLike[str]) -> Iterator[tuple[InputContainer, V
         yield container, streams[0]
     finally:
         container.close()
+
+
+def _animated_webp(name: str) -> bool:
+    """Whether ``name`` is a WebP with the animation flag (RIFF, WEBP, VP8X flags bit 1)."""
+    try:
+        with open(name, "rb") as f:
+            head = f.read(21)
+    except OSError:
+        return False
+    return head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8X" and bool(head[20] & 0x02)
 
 
 def display_rotation(frame: VideoFrame) -> int:
