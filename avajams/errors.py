@@ -147,17 +147,8 @@ class OutputPathError(RenderError, OSError):
     """The output file cannot be written (missing directory, no permission)."""
 
 
-#: Starts the message of an error avajams did not expect: a bug, never a bad input. The CLI
-#: prints it (exit code :data:`INTERNAL_ERROR_EXIT`) and indexing reports a file that hit one;
-#: the tests assert that no input ever produces it.
+#: Starts the CLI's message for an exception avajams did not expect: a bug, never a bad input
+#: (exit code :data:`INTERNAL_ERROR_EXIT`); the tests assert that no input ever produces it.
 INTERNAL_ERROR = "internal error"
 #: The CLI's exit code for an internal error (``EX_SOFTWARE``).
 INTERNAL_ERROR_EXIT = 70
-
-
-def internal_error(exc: BaseException) -> AvajamsError:
-    """An :class:`AvajamsError` reporting ``exc``, which avajams did not expect (a bug)."""
-    return AvajamsError(
-        f"{INTERNAL_ERROR}: {type(exc).__name__}: {exc} (a bug in avajams or a plugin; re-run "
-        "with --debug for the traceback and report it)"
-    )

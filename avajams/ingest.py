@@ -34,7 +34,6 @@ from avajams.errors import (
     VideoError,
     VideoNotFoundError,
     VideoTooLargeError,
-    internal_error,
 )
 
 if TYPE_CHECKING:
@@ -359,10 +358,6 @@ class _Decoders:
                         return
                 except (AvajamsError, OSError) as exc:
                     if self._put((_Event.ERROR, job, exc)) is None:
-                        return
-                except Exception as exc:  # one bad file never ends the run
-                    logger.debug("unexpected error reading %s", job.path, exc_info=True)
-                    if self._put((_Event.ERROR, job, internal_error(exc))) is None:
                         return
         except BaseException as exc:  # a bug: hand it to the consumer to re-raise
             self._put((_Event.FATAL, None, exc))

@@ -411,10 +411,22 @@ class FrameSampler:
         a = tb.numerator * self._fps.numerator
         b = tb.denominator * self._fps.denominator
         wanted = self._sample_limit()
-        held, declared = self._content_limit(container, stream)
-        limit = min((n for n in (wanted, held) if n is not None), default=None)
         rate = stream.average_rate or stream.guessed_rate
         nominal = max(1, round(1 / (rate * tb))) if rate else None
+        # Formats whose timestamps may jump (MPEG-TS: AVFMT_TS_DISCONT) are read as FFmpeg
+        # reads them: a jump of more than 10 s between two frames (its dts_delta_threshold)
+        # is a discontinuity, and the timeline continues one frame after the last. Their
+        # declared durations are estimated from those same timestamps, so the samples are
+        # bounded by the frames seen instead (twice the nominal frame rate's time each).
+        # Elsewhere a long gap is a long frame (a slide show), bounded by the declared length.
+        discontinuous = bool(container.format.flags & _AVFMT_TS_DISCONT)
+        held, declared = (None, None) if discontinuous else self._content_limit(container, stream)
+        limit = min((n for n in (wanted, held) if n is not None), default=None)
+        per_frame = 2 * nominal * tb * self._fps if discontinuous and nominal else Fraction(1)
+
+        def allowed(seen: int) -> bool:
+            """Whether sample ``k`` is backed by enough frames when nothing bounds it."""
+            return held is not None or k < per_frame * seen + 1
 
         k = 0
         pts0: int | None = None
@@ -426,11 +438,6 @@ class FrameSampler:
         damaged: str | None = None
         seen = 0  # frames with increasing timestamps, the bound when nothing is declared
         skipped = False
-        # Formats whose timestamps may jump (MPEG-TS: AVFMT_TS_DISCONT) are read as FFmpeg
-        # reads them: a jump of more than 10 s between two frames (its dts_delta_threshold)
-        # is a discontinuity, and the timeline continues one frame after the last. Elsewhere
-        # a long gap is a long frame (a slide show), bounded by the declared duration.
-        discontinuous = bool(container.format.flags & _AVFMT_TS_DISCONT)
         threshold = max(1, math.ceil(Fraction(10) / tb))
         offset = 0
         jumps = 0
@@ -490,8 +497,8 @@ class FrameSampler:
                 seen += 1
                 key = (pts - pts0) * a
                 while (limit is None or k < limit) and k * b < key:
-                    if held is None and k >= seen:
-                        skipped = True  # nothing declared: at most one sample per frame
+                    if not allowed(seen - 1):
+                        skipped = True  # timestamps run ahead of the frames that back them
                         break
                     yield k * self._fps.denominator / self._fps.numerator, emit(prev)
                     k += 1
@@ -530,15 +537,15 @@ class FrameSampler:
             elif declared_end > prev_pts and not (failures or damaged):
                 end = declared_end
         while (limit is None or k < limit) and k * b < (end - pts0) * a:
-            if held is None and k > seen:
+            if not allowed(seen):
                 skipped = True
                 break
             yield k * self._fps.denominator / self._fps.numerator, emit(prev)
             k += 1
         if skipped:
             warnings.warn(
-                f"{name} declares no duration and its timestamps jump ahead; returned one "
-                f"sample per frame ({k} samples). Re-export the video for complete results",
+                f"{name} has timestamps that run ahead of its frames (damaged?); returned the "
+                f"{k} samples its frames back. Re-export the video for correct results",
                 VideoDecodeWarning,
                 stacklevel=4,
             )

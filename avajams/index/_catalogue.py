@@ -82,7 +82,7 @@ def translate(path: Path) -> Iterator[None]:
                 f"the catalogue {path} is damaged ({text}). {corrupt_hint(path)}", path=path
             ) from exc
         raise LibraryError(
-            f"the catalogue {path} could not be used: {text}{_hint(text)}", path=path
+            f"the catalogue {path} could not be used: {text}{_hint(text, path)}", path=path
         ) from exc
     except sqlite3.IntegrityError as exc:
         raise LibraryCorruptError(
@@ -109,9 +109,11 @@ def translate(path: Path) -> Iterator[None]:
         ) from exc
 
 
-def _hint(text: str) -> str:
-    """What to do about an SQLite or OS error message."""
+def _hint(text: str, path: Path | None = None) -> str:
+    """What to do about an SQLite or OS error message (about a file at ``path``)."""
     text = text.lower()
+    if path is not None and ("i/o" in text or "unable to open" in text) and _full(path):
+        text = "full"
     if "readonly" in text or "read-only" in text:
         return (
             "; the library is read-only here (a read-only mount, file permissions or an "
@@ -124,6 +126,16 @@ def _hint(text: str) -> str:
     if "i/o" in text:
         return "; the disk reported an error: check it, then run VideoIndex.check()"
     return ""
+
+
+def _full(path: Path) -> bool:
+    """Whether the file system holding ``path`` has (almost) no space left."""
+    import shutil
+
+    try:
+        return shutil.disk_usage(path.parent).free < 1 << 16
+    except OSError:
+        return False
 
 
 def _writable_directory(directory: Path) -> bool:
@@ -181,14 +193,20 @@ class Catalogue:
         """A read-only connection; ``immutable`` on a read-only medium, where SQLite cannot
         create the shared-memory file a WAL database needs (and nothing can be writing)."""
         uri = Path(path).resolve().as_uri()
-        conn = sqlite3.connect(
-            uri + "?mode=ro", uri=True, isolation_level=None, check_same_thread=False, timeout=10.0
-        )
+        conn: sqlite3.Connection | None = None
         try:
+            conn = sqlite3.connect(
+                uri + "?mode=ro",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=10.0,
+            )
             conn.execute("PRAGMA schema_version").fetchone()
             return conn
         except sqlite3.OperationalError:
-            conn.close()
+            if conn is not None:
+                conn.close()
             if _writable_directory(path.parent):
                 raise
         wal = path.with_name(path.name + "-wal")

@@ -91,6 +91,10 @@ def content_hash(path: str | os.PathLike[str]) -> str:
     try:
         info = os.fstat(fd)
         check_mode(info.st_mode, info.st_size, os.fspath(p))
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
         with os.fdopen(fd, "rb", closefd=False) as f:
             while chunk := f.read(1 << 20):
                 h.update(chunk)
