@@ -401,6 +401,11 @@ class PipelineConfig(_Section):
         """
         file = Path(path)
         try:
+            if file.exists() and not file.is_file():  # a FIFO or /dev/zero would never end
+                raise ConfigError(
+                    f"configuration file {file} is not a regular file; give a .toml or .json file",
+                    path=file,
+                )
             text = file.read_text(encoding="utf-8")
         except FileNotFoundError as exc:
             raise ConfigError(
@@ -408,6 +413,11 @@ class PipelineConfig(_Section):
             ) from exc
         except OSError as exc:
             raise ConfigError(f"cannot read configuration file {file}: {exc}", path=file) from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"configuration file {file} is not UTF-8 text ({exc}); save it as UTF-8",
+                path=file,
+            ) from exc
         suffix = file.suffix.lower()
         try:
             if suffix == ".toml":

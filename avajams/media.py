@@ -402,7 +402,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         width, height = display_size(
             frame.width, frame.height, rotation, stream.sample_aspect_ratio
         )
-        audio = next(iter(container.streams.audio), None)
+        audio = next((s for s in container.streams.audio if s.codec_context is not None), None)
         return VideoInfo(
             path=name,
             duration=float(duration),

@@ -9,6 +9,16 @@ from typing import Any
 import pytest
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``fuzz`` (long campaigns) run only when selected: ``pytest -m fuzz``."""
+    if "fuzz" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="a long fuzzing campaign: select it with -m fuzz")
+    for item in items:
+        if "fuzz" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Fail any test during which avajams logged at ERROR or above."""

@@ -1,9 +1,9 @@
 """Every case of the fault corpus (F1-F12 and the smaller ones below its table) as a test.
 
 Each input is made in code (``avajams._testing.hostile``); each test failed on avajams 0.1.0
-(commit 2328e05) and passes now. The CLI runs in-process through :func:`cli`, which also fails
-a test that reaches the CLI's last-resort handler: an exception avajams did not expect is a
-bug, whatever the input.
+(commit 2328e05) and passes now, except the few companions marked "held before". The CLI
+runs in-process through :func:`cli`, which also fails a test that reaches the CLI's
+last-resort handler: an exception avajams did not expect is a bug, whatever the input.
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     hostile.with_title(root / "music.mp4", root / "badutf8_music.mp4")
     ts = hostile.make_ts(root / "plain.ts", duration=5.0, size=(96, 64))
     hostile.with_late_streams(ts, root / "late_streams.ts")
-    hostile.with_pts_spikes(ts, root / "pts_spikes.ts")
-    hostile.with_pts_spikes(ts, root / "first_pts_spike.ts", at=(0.0,))
+    hostile.with_pts_spikes(ts, root / "pts_spike.ts", at=(0.5,))
+    hostile.with_pts_spikes(ts, root / "first_pts_spikes.ts", at=(0.0, 0.6))
     hostile.with_zeroed_atom(clip5, root / "zero_mdhd.mp4")
     hostile.make_late_audio_clip(root / "audio_late.mp4", duration=2.0)
     return root
@@ -156,8 +156,8 @@ def test_f2_stream_appearing_mid_file_is_read_to_the_end(
 @pytest.mark.parametrize(
     ("name", "most"),
     [
-        ("pts_spikes.ts", 6),  # a PTS bit flip made it look 3.3 hours long
-        ("first_pts_spike.ts", 6),  # the first frame's PTS is the damaged one
+        ("pts_spike.ts", 6),  # a PTS bit flip made it look 3.3 hours long: 11,930 samples
+        ("first_pts_spikes.ts", 6),  # the first frame's PTS damaged too (held before: 4)
         ("zero_mdhd.mp4", 126),  # time base 1/1, a frame "lasts" 512 s: at most one per frame
     ],
 )
@@ -171,7 +171,7 @@ def test_f3_damaged_timestamps_give_a_bounded_number_of_samples(
     assert times == sorted(times)
 
 
-def test_f3_a_clean_transport_stream_is_sampled_in_full(media: Path) -> None:
+def test_f3_a_clean_transport_stream_is_sampled_in_full(media: Path) -> None:  # held before
     assert FrameSampler(size=8).sample(media / "plain.ts").times.tolist() == [0, 1, 2, 3, 4]
 
 
@@ -179,7 +179,7 @@ def test_f3_index_stores_the_bounded_samples(media: Path, tmp_path: Path) -> Non
     folder = tmp_path / "in"
     folder.mkdir()
     shutil.copy(media / "zero_mdhd.mp4", folder / "z.mp4")
-    shutil.copy(media / "pts_spikes.ts", folder / "s.ts")
+    shutil.copy(media / "pts_spike.ts", folder / "s.ts")
     config = PipelineConfig.model_validate({"library": {"directory": str(tmp_path / "lib")}})
     with warnings.catch_warnings(), Pipeline(config, embedder=FakeEmbedder(dim=16)) as pipe:
         warnings.simplefilter("ignore", VideoDecodeWarning)

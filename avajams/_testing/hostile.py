@@ -189,7 +189,8 @@ def atoms(data: bytes | bytearray) -> list[tuple[int, int, bytes]]:
 def zero_range(data: bytes | bytearray, start: int, length: int) -> bytes:
     """``data`` with ``length`` bytes from ``start`` set to zero."""
     out = bytearray(data)
-    end = min(len(out), start + length)
+    start = min(max(0, start), len(out))
+    end = min(len(out), start + max(0, length))
     out[start:end] = bytes(end - start)
     return bytes(out)
 

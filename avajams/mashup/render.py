@@ -344,9 +344,10 @@ def write_soundtrack(music: VideoInfo, duration: float, out: Path, *, bit_rate: 
     from avajams.media import decode, open_container, pyav_errors
 
     with open_container(music.path) as source, av.open(str(out), "w", format="mp4") as sink:
-        if not source.streams.audio:
+        streams = [s for s in source.streams.audio if s.codec_context is not None]
+        if not streams:
             raise MissingAudioError(f"music video {music.path} has no audio track", path=music.path)
-        stream = source.streams.audio[0]
+        stream = streams[0]
         rate = stream.codec_context.sample_rate or music.audio_sample_rate or 44100
         layout = "mono" if stream.codec_context.channels == 1 else "stereo"
         encoder = sink.add_stream("aac", rate=rate)
