@@ -9,7 +9,6 @@ exactly on a frame boundary gets the frame that starts there.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -17,7 +16,7 @@ import warnings
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,18 +24,17 @@ from numpy.typing import NDArray
 from avajams._progress import Progress, ProgressCallback
 from avajams.errors import ConfigError, VideoDecodeError, VideoTooLargeError
 from avajams.media import (
+    FITS,
+    INTERPOLATIONS,
+    Fit,
+    FrameReader,
+    Interpolation,
     VideoDecodeWarning,
     check_path,
-    demux,
-    display_rotation,
-    display_size,
-    open_video,
-    pyav_errors,
-    translate_error,
+    conform,
 )
 
 if TYPE_CHECKING:
-    from av.container import InputContainer
     from av.video.frame import VideoFrame
     from av.video.stream import VideoStream
 
@@ -52,11 +50,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: How a picture is fitted to an output size of another aspect ratio.
-Fit = Literal["stretch", "crop", "letterbox"]
-#: swscale's scaling algorithms, by PyAV name (lower case).
-Interpolation = Literal["bilinear", "area", "bicubic", "lanczos", "point", "fast_bilinear"]
-
 #: Samples per second unless told otherwise (the original's one frame a second).
 DEFAULT_FPS = 1.0
 #: The highest sampling rate accepted.
@@ -66,12 +59,6 @@ DEFAULT_SIZE = 299
 #: FFmpeg threads per video: one spends the least CPU per frame, which indexing needs while
 #: inference keeps every core busy (0 lets FFmpeg choose, for the lowest latency on one video).
 DEFAULT_THREADS = 1
-
-#: FFmpeg's AVFMT_TS_DISCONT format flag: the format's timestamps may jump (MPEG-TS).
-_AVFMT_TS_DISCONT = 0x0200
-
-_FITS: tuple[str, ...] = get_args(Fit)
-_INTERPOLATIONS: tuple[str, ...] = get_args(Interpolation)
 
 
 @dataclass(frozen=True)
@@ -197,12 +184,12 @@ class FrameSampler:
             raise ConfigError(f"max_dimension must be >= 1, got {max_dimension}")
         self.max_dimension = max_dimension
         self.size = self._check_size(size)
-        if fit not in _FITS:
-            raise ConfigError(f"fit {fit!r} is not one of {', '.join(_FITS)}")
+        if fit not in FITS:
+            raise ConfigError(f"fit {fit!r} is not one of {', '.join(FITS)}")
         self.fit: Fit = fit
-        if interpolation not in _INTERPOLATIONS:
+        if interpolation not in INTERPOLATIONS:
             raise ConfigError(
-                f"interpolation {interpolation!r} is not one of {', '.join(_INTERPOLATIONS)}"
+                f"interpolation {interpolation!r} is not one of {', '.join(INTERPOLATIONS)}"
             )
         self.interpolation: Interpolation = interpolation
         self._max_duration = (
@@ -287,13 +274,22 @@ class FrameSampler:
         name = check_path(path)
         times: list[float] = []
         images: list[NDArray[np.uint8]] = []
-        with open_video(name) as (container, stream):
-            expected = self._expected_count(container, stream)
+        with self._reader(name) as reader:
+            stream = reader.stream
+            expected = self._expected_count(reader)
             self._check_budget(stream, expected, name)
+            used = 0
             with Progress(
                 "sampling", expected, unit="frame", show=show_progress, callback=progress
             ) as bar:
-                for t, image in self._decode(container, stream, name):
+                for t, image in self._decode(reader, name):
+                    used += image.nbytes
+                    if used > self.max_bytes:
+                        raise VideoTooLargeError(
+                            f"{name}: sampled images exceed max_bytes={self.max_bytes}; "
+                            "lower fps, size or max_duration, or raise max_bytes",
+                            path=name,
+                        )
                     times.append(t)
                     images.append(image)
                     bar.update()
@@ -312,11 +308,14 @@ class FrameSampler:
         return self._iter(name)
 
     def _iter(self, name: str) -> Generator[tuple[float, NDArray[np.uint8]], None, None]:
-        with open_video(name) as (container, stream):
-            self._check_budget(stream, None, name)
-            yield from self._samples(container, stream, name)
+        with self._reader(name) as reader:
+            self._check_budget(reader.stream, None, name)
+            yield from self._decode(reader, name)
 
     # -- internals -------------------------------------------------------------------------
+
+    def _reader(self, name: str) -> FrameReader:
+        return FrameReader(name, threads=self.threads, strict=self.strict)
 
     def _sample_limit(self) -> int | None:
         """Number of sample indices allowed by max_duration / max_frames (None = unbounded)."""
@@ -327,26 +326,30 @@ class FrameSampler:
             limits.append(self.max_frames)
         return min(limits) if limits else None
 
-    def _expected_count(self, container: InputContainer, stream: VideoStream) -> int | None:
-        limits = [self._sample_limit(), self._content_limit(container, stream)[0]]
+    def _expected_count(self, reader: FrameReader) -> int | None:
+        stream = reader.stream
+        limits = [self._sample_limit(), self._content_limit(reader)[0]]
         if stream.duration and stream.duration > 0 and stream.time_base:
             seconds = Fraction(stream.duration) * stream.time_base
             limits.append(max(1, math.ceil(seconds * self._fps)))
         return min((n for n in limits if n is not None), default=None)
 
-    def _content_limit(
-        self, container: InputContainer, stream: VideoStream
-    ) -> tuple[int | None, Fraction | None]:
+    def _content_limit(self, reader: FrameReader) -> tuple[int | None, Fraction | None]:
         """The most samples the file can hold by its own declarations, and its declared length.
 
         Damaged timestamps (flipped PTS bits, a zeroed ``mdhd`` time base) can make a 5 s
         file look hours long; the shortest of the stream's and the container's declared
         durations bounds the samples (one sample of slack for rounding). Without either, the
         declared frame count does (at most one sample per frame); without that, the frames
-        decoded so far do (see :meth:`_samples`).
+        read so far do (see :meth:`_decode`). In formats whose timestamps may jump (MPEG-TS)
+        the declared durations are estimated from those same timestamps, so only the frames
+        read count there.
         """
         import av
 
+        if reader.discontinuous:
+            return None, None
+        stream, container = reader.stream, reader.container
         spans: list[Fraction] = []
         if stream.time_base and stream.duration and stream.duration > 0:
             spans.append(Fraction(stream.duration) * stream.time_base)
@@ -377,249 +380,99 @@ class FrameSampler:
                 path=name,
             )
 
-    def _decode(
-        self, container: InputContainer, stream: VideoStream, name: str
-    ) -> Iterator[tuple[float, NDArray[np.uint8]]]:
-        """Every sample of the file, within ``max_bytes`` of images in all (``sample()``)."""
-        used = 0
-        for t, image in self._samples(container, stream, name):
-            used += image.nbytes
-            if used > self.max_bytes:
-                raise VideoTooLargeError(
-                    f"{name}: sampled images exceed max_bytes={self.max_bytes}; "
-                    "lower fps, size or max_duration, or raise max_bytes",
-                    path=name,
-                )
-            yield t, image
-
-    def _samples(
-        self, container: InputContainer, stream: VideoStream, name: str
-    ) -> Iterator[tuple[float, NDArray[np.uint8]]]:
+    def _decode(self, reader: FrameReader, name: str) -> Iterator[tuple[float, NDArray[np.uint8]]]:
         """The single forward pass: yield each sample as soon as its frame is known.
 
-        The frame covering ``t`` is known only once the *next* frame's start (or the end of
-        the stream) is seen, so each frame is held back by one and converted only if a
-        sample falls in its interval.
+        ``reader`` answers which frame covers each sample time, exactly (in ticks); a frame
+        is converted once, however many samples it covers, and only if one does.
         """
-        import av
-
-        stream.thread_type = "AUTO"
-        stream.codec_context.thread_count = self.threads
+        stream = reader.stream
         tb = stream.time_base or Fraction(1, 90000)
         # Sample k covers frame offset `ticks` iff ticks * tb <= k / fps, i.e. in integers
-        # ticks * a <= k * b: exact, no float rounding at frame boundaries.
+        # ticks * a <= k * b (what the skipper needs to know which packets matter).
         a = tb.numerator * self._fps.numerator
         b = tb.denominator * self._fps.denominator
+        reader.packet_hook = _SkipUnsampled(stream, a, b).before
         wanted = self._sample_limit()
-        rate = stream.average_rate or stream.guessed_rate
-        nominal = max(1, round(1 / (rate * tb))) if rate else None
-        # Formats whose timestamps may jump (MPEG-TS: AVFMT_TS_DISCONT) are read as FFmpeg
-        # reads them: a jump of more than 10 s between two frames (its dts_delta_threshold)
-        # is a discontinuity, and the timeline continues one frame after the last. Their
-        # declared durations are estimated from those same timestamps, so the samples are
-        # bounded by the frames seen instead (twice the nominal frame rate's time each).
-        # Elsewhere a long gap is a long frame (a slide show), bounded by the declared length.
-        discontinuous = bool(container.format.flags & _AVFMT_TS_DISCONT)
-        held, declared = (None, None) if discontinuous else self._content_limit(container, stream)
+        held, declared = self._content_limit(reader)
         limit = min((n for n in (wanted, held) if n is not None), default=None)
-        per_frame = 2 * nominal * tb * self._fps if discontinuous and nominal else Fraction(1)
-
-        def allowed(seen: int) -> bool:
-            """Whether sample ``k`` is backed by enough frames when nothing bounds it."""
-            return held is not None or k < per_frame * seen + 1
-
+        # With nothing declared, each frame read backs at most one sample (twice the nominal
+        # frame time's worth in a format whose timestamps may jump and were corrected).
+        nominal = stream.average_rate or stream.guessed_rate
+        per_frame = 2 * self._fps / nominal if reader.discontinuous and nominal else Fraction(1)
+        step = 1 / self._fps
         k = 0
-        pts0: int | None = None
-        prev: VideoFrame | None = None
-        prev_pts = 0
-        prev_step: int | None = None
         image: NDArray[np.uint8] | None = None
-        failures = 0
-        damaged: str | None = None
-        seen = 0  # frames with increasing timestamps, the bound when nothing is declared
-        skipped = False
-        threshold = max(1, math.ceil(Fraction(10) / tb))
-        offset = 0
-        jumps = 0
-
-        def emit(frame: VideoFrame) -> NDArray[np.uint8]:
-            nonlocal image
-            if image is None:
-                image = converted = self._convert(frame, stream, name)
-                return converted
-            again: NDArray[np.uint8] = image.copy()  # each sample gets its own array
-            return again
-
-        def decoded() -> Generator[VideoFrame, None, None]:
-            nonlocal failures, damaged
-            errors = pyav_errors()
-            try:
-                # demux() ends with an empty packet per stream, which flushes the decoder.
-                for packet in demux(container, stream):
-                    skipper.before(packet, pts0)
-                    try:
-                        yield from stream.decode(packet)
-                    except av.error.EOFError:
-                        return
-                    except errors as exc:
-                        failures += 1
-                        logger.debug("%s: packet at pts %s failed: %s", name, packet.pts, exc)
-                        if self.strict:
-                            raise translate_error(exc, name) from exc
-            except errors as exc:  # demuxing failed: keep what came before
-                damaged = str(exc)
-                if self.strict:
-                    raise translate_error(exc, name) from exc
-                with contextlib.suppress(*errors):
-                    yield from stream.decode(None)
-
-        skipper = _SkipUnsampled(stream, a, b)
-        frames = decoded()
-        try:
-            for frame in frames:
-                pts = frame.pts
-                if pts is None:  # no timestamps (raw streams): continue from the last frame
-                    pts = prev_pts + (prev_step or nominal or 1) if prev is not None else 0
-                elif discontinuous and prev is not None:
-                    pts += offset
-                    if abs(pts - prev_pts) > threshold:
-                        step = prev_step or nominal or 1
-                        offset += prev_pts + step - pts
-                        pts = prev_pts + step
-                        jumps += 1
-                if prev is None:
-                    pts0, prev, prev_pts = pts, frame, pts
-                    continue
-                if pts <= prev_pts:
-                    logger.debug("%s: dropping frame with non-increasing pts %s", name, pts)
-                    continue
-                assert pts0 is not None
-                seen += 1
-                key = (pts - pts0) * a
-                while (limit is None or k < limit) and k * b < key:
-                    if not allowed(seen - 1):
-                        skipped = True  # timestamps run ahead of the frames that back them
-                        break
-                    yield k * self._fps.denominator / self._fps.numerator, emit(prev)
-                    k += 1
-                if limit is not None and k >= limit:
-                    # A bound was reached: the rest of the file is never read. Timestamps
-                    # far past the declared length mean they are damaged: say so.
-                    if declared is not None and (pts - pts0) * tb > declared + 1 / self._fps:
-                        self._warn_timestamps(name, declared, k)
-                    return
-                prev_step = pts - prev_pts
-                prev, prev_pts, image = frame, pts, None
-        finally:
-            frames.close()
-
-        if prev is None:
-            raise VideoDecodeError(
-                f"{name} has a video stream but no decodable frames"
-                + (f" ({failures} packets failed to decode)" if failures else "")
-                + "; the file is corrupt or uses an unsupported codec",
-                path=name,
-            )
-        assert pts0 is not None
-        # The last frame ends where the container says the stream ends (the same end that
-        # probe() reports as the duration). Without a usable declaration it lasts its own
-        # duration, else as long as the frame before it, else one nominal frame.
-        last = prev.duration if prev.duration else (prev_step or nominal or 1)
-        end = prev_pts + last
-        slack = 2 * max(last, nominal or 1)
-        truncated = False
-        if stream.duration and not jumps:
-            declared_end = (
-                stream.start_time if stream.start_time is not None else pts0
-            ) + stream.duration
-            if declared_end > end + slack:
-                truncated = True  # the container promised more than the file holds
-            elif declared_end > prev_pts and not (failures or damaged):
-                end = declared_end
-        while (limit is None or k < limit) and k * b < (end - pts0) * a:
-            if not allowed(seen):
-                skipped = True
+        image_of: VideoFrame | None = None
+        while limit is None or k < limit:
+            frame = reader.frame_at(k * step)
+            if frame is None:
                 break
-            yield k * self._fps.denominator / self._fps.numerator, emit(prev)
+            if held is None and k >= per_frame * reader.frames_read + 1:
+                warnings.warn(
+                    f"{name} has timestamps that run ahead of its frames (damaged?); returned "
+                    f"the {k} samples its frames back. Re-export the video for correct results",
+                    VideoDecodeWarning,
+                    stacklevel=3,
+                )
+                return
+            if frame is not image_of:
+                image, image_of = self._convert(frame, stream, name), frame
+                yield float(k * step), image
+            else:
+                assert image is not None
+                yield float(k * step), image.copy()  # each sample gets its own array
             k += 1
-        if skipped:
-            warnings.warn(
-                f"{name} has timestamps that run ahead of its frames (damaged?); returned the "
-                f"{k} samples its frames back. Re-export the video for correct results",
-                VideoDecodeWarning,
-                stacklevel=4,
-            )
-        if limit is not None and k >= limit:
-            if declared is not None and end - pts0 > declared / tb + slack:
-                self._warn_timestamps(name, declared, k)
+        else:
+            # A bound was reached: the rest of the file is never read. Frames far past the
+            # declared length mean damaged timestamps: say so.
+            if (
+                k == held
+                and declared is not None
+                and k != wanted
+                and reader.frame_at(declared + 2 * step) is not None
+            ):
+                message = (
+                    f"{name} has timestamps past its declared length of "
+                    f"{float(declared):.3f} s (damaged?); returned the {k} samples that "
+                    "length holds. Re-export the video for correct results"
+                )
+                if self.strict:
+                    raise VideoDecodeError(message, path=name)
+                warnings.warn(message, VideoDecodeWarning, stacklevel=3)
             return
-        if failures or damaged or truncated:
-            got = float((end - pts0) * tb)
+        if reader.failures or reader.damage or reader.truncated:
+            end = reader.end_time or Fraction(0)
             of = f" of {float(stream.duration * tb):.3f} s" if stream.duration else ""
-            detail = f"{failures} packets failed to decode" if failures else (damaged or "")
+            detail = (
+                f"{reader.failures} packets failed to decode"
+                if reader.failures
+                else (reader.damage or "")
+            )
             message = (
-                f"{name} is truncated or damaged: decoded {got:.3f} s{of}"
+                f"{name} is truncated or damaged: decoded {float(end):.3f} s{of}"
                 + (f" ({detail})" if detail else "")
                 + f"; returned the {k} samples before the damage. Re-download or re-export "
                 "the video for complete results"
             )
             if self.strict:
                 raise VideoDecodeError(message, path=name)
-            warnings.warn(message, VideoDecodeWarning, stacklevel=4)
+            warnings.warn(message, VideoDecodeWarning, stacklevel=3)
 
-    def _warn_timestamps(self, name: str, declared: Fraction, count: int) -> None:
-        message = (
-            f"{name} has timestamps past its declared length of {float(declared):.3f} s "
-            f"(damaged?); returned the {count} samples that length holds. Re-export the "
-            "video for correct results"
-        )
-        if self.strict:
-            raise VideoDecodeError(message, path=name)
-        warnings.warn(message, VideoDecodeWarning, stacklevel=5)
-
-    def _geometry(
-        self, frame: VideoFrame, stream: VideoStream, name: str
-    ) -> tuple[int, tuple[int, int], tuple[int, int], tuple[int, int, int, int] | None]:
-        """(rotation, scaled stored size, output size, placement) for one source frame."""
+    def _convert(self, frame: VideoFrame, stream: VideoStream, name: str) -> NDArray[np.uint8]:
         if frame.width > self.max_dimension or frame.height > self.max_dimension:
             raise VideoTooLargeError(
                 f"{name} has a {frame.width}x{frame.height} frame, above "
                 f"max_dimension={self.max_dimension}; raise max_dimension if this is intended",
                 path=name,
             )
-        rotation = display_rotation(frame)
-        dw, dh = display_size(frame.width, frame.height, rotation, stream.sample_aspect_ratio)
-        tw, th = self.size if self.size is not None else (dw, dh)
-        place: tuple[int, int, int, int] | None = None
-        if self.fit == "stretch" or (dw * th == dh * tw):
-            sw, sh = tw, th
-        elif self.fit == "crop":
-            scale = max(tw / dw, th / dh)
-            sw, sh = max(tw, round(dw * scale)), max(th, round(dh * scale))
-            place = ((sw - tw) // 2, (sh - th) // 2, tw, th)  # window cut from the scaled
-        else:  # letterbox
-            scale = min(tw / dw, th / dh)
-            sw, sh = min(tw, max(1, round(dw * scale))), min(th, max(1, round(dh * scale)))
-            place = ((tw - sw) // 2, (th - sh) // 2, sw, sh)  # where it goes on the canvas
-        stored = (sh, sw) if rotation in (90, 270) else (sw, sh)
-        return rotation, stored, (tw, th), place
-
-    def _convert(self, frame: VideoFrame, stream: VideoStream, name: str) -> NDArray[np.uint8]:
-        rotation, (sw, sh), (tw, th), place = self._geometry(frame, stream, name)
-        # swscale does the scaling and the YUV -> RGB conversion in one pass.
-        rgb = frame.reformat(
-            width=sw, height=sh, format="rgb24", interpolation=self.interpolation.upper()
-        ).to_ndarray()
-        if rotation:
-            rgb = np.rot90(rgb, k=-rotation // 90)
-        if place is None:
-            return np.ascontiguousarray(rgb)
-        x, y, w, h = place
-        if self.fit == "crop":
-            return np.ascontiguousarray(rgb[y : y + h, x : x + w])
-        canvas = np.zeros((th, tw, 3), dtype=np.uint8)
-        canvas[y : y + h, x : x + w] = rgb
-        return canvas
+        return conform(
+            frame,
+            self.size,
+            fit=self.fit,
+            sample_aspect_ratio=stream.sample_aspect_ratio,
+            interpolation=self.interpolation,
+        )
 
 
 class _SkipUnsampled:

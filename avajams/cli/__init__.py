@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any, TextIO
 
+from avajams.cli._shared import UsageError, error_message, interrupted_message
 from avajams.errors import INTERNAL_ERROR, INTERNAL_ERROR_EXIT, AvajamsError
 
 # Each module defines ``register(subparsers, common)``: it adds its sub-command(s) and sets
@@ -31,6 +32,7 @@ _COMMAND_MODULES: list[str] = [
     "avajams.cli.model",
     "avajams.cli.demo",
     "avajams.cli.info",
+    "avajams.cli.serve",
 ]
 
 
@@ -145,6 +147,14 @@ def _log_to_stderr(debug: bool) -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            sub: argparse.ArgumentParser = action.choices[command]
+            return sub
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     parser = build_parser()
@@ -154,24 +164,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _one_line_warning
         try:
             code: int = args.func(args)
+        except UsageError as exc:
+            _subparser(parser, args.command).error(str(exc))  # usage + message, exit 2
         except AvajamsError as exc:
             if args.debug:
                 traceback.print_exc()
-            print(f"avajams: error: {_one_line(str(exc))}", file=sys.stderr)
+            print(f"avajams: error: {_one_line(error_message(exc))}", file=sys.stderr)
             return 1
-        except Terminated as exc:
-            print(f"avajams: interrupted ({exc})", file=sys.stderr)
-            return 128 + exc.signum
-        except KeyboardInterrupt:
-            print("avajams: interrupted", file=sys.stderr)
-            return 130
+        except KeyboardInterrupt as exc:
+            # SIGTERM/SIGHUP arrive as Terminated, possibly wrapped (IndexInterrupted)
+            signum = next(
+                (e.signum for e in (exc, exc.__cause__) if isinstance(e, Terminated)), None
+            )
+            by = f" by {signal.Signals(signum).name}" if signum is not None else ""
+            print(f"avajams: {interrupted_message(exc)}{by}", file=sys.stderr)
+            return 130 if signum is None else 128 + signum
         except Exception as exc:  # the last resort: a bug, never a bad input
             if args.debug:
                 traceback.print_exc()
             print(
                 f"avajams: {INTERNAL_ERROR}: {type(exc).__name__}: {_one_line(str(exc))} — "
-                "this is a bug; "
-                "re-run with --debug for the traceback and please report it",
+                "this is a bug; re-run with --debug for the traceback and please report it",
                 file=sys.stderr,
             )
             return INTERNAL_ERROR_EXIT

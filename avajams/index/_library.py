@@ -121,16 +121,19 @@ class _WriteLock:
             self._lock(self._fd)
         except OSError as exc:
             try:
-                holder = os.pread(self._fd, 32, 0).decode(errors="replace").strip()
+                text = os.pread(self._fd, 32, 0).decode(errors="replace").strip()
             except OSError:
-                holder = ""
+                text = ""
             os.close(self._fd)
             self._fd = None
-            who = f" (process {holder})" if holder else ""
+            holder = int(text) if text.isdigit() else None
+            who = f" (process {holder})" if holder is not None else ""
             raise LibraryLockedError(
                 f"the library {path.parent} is open for writing by another process{who}; "
                 "close it there first, or open this one with readonly=True",
                 path=path.parent,
+                write_lock=True,
+                holder=holder,
             ) from exc
         try:  # who holds the lock, for the message above; the lock works without it
             os.ftruncate(self._fd, 0)
@@ -374,6 +377,13 @@ class VideoIndex:
         """
         d = Path(directory)
         path = d / CATALOGUE_NAME
+        if d.exists() and not d.is_dir():
+            hint = (
+                f"pass the folder that holds it, {d.parent}"
+                if d.name == CATALOGUE_NAME
+                else "pass the library's folder (the one holding catalogue.sqlite)"
+            )
+            raise LibraryError(f"{d} is a file, not a library directory; {hint}", path=d)
         if not path.is_file():
             raise LibraryNotFoundError(
                 f"no library in {d} (no {CATALOGUE_NAME}); create one with "
