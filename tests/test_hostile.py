@@ -919,3 +919,19 @@ def test_render_error_for_an_unwritable_temp_dir(
             user=media / "good.mp4", music=media / "music.mp4", out=tmp_path / "out.mp4"
         )
     assert not list(tmp_path.glob(".out*"))
+
+
+def test_config_file_that_is_a_fifo_or_not_utf8(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "c.toml"
+        os.mkfifo(fifo)
+        code, _, err = cli(capsys, "info", "--config", fifo)
+        assert code == 1
+        assert "is not a regular file" in err
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(b"# caf\xe9\n")
+    code, _, err = cli(capsys, "info", "--config", latin)
+    assert code == 1
+    assert "is not UTF-8 text" in err
