@@ -782,18 +782,28 @@ def _slow_render_argv(config: Path, media: Path, tmp_path: Path) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize(
+    ("signum", "blocked"),
+    [(signal.SIGTERM, False), (signal.SIGHUP, False), (signal.SIGTERM, True)],
+)
 def test_sigterm_and_sighup_during_a_render_leave_nothing_behind(
-    media: Path, tmp_path: Path, config: Path, signum: int
+    media: Path, tmp_path: Path, config: Path, signum: int, blocked: bool
 ) -> None:
+    """``blocked``: started by a parent that blocks the signal (the mask is inherited)."""
     (tmp_path / "out").mkdir()
     scratch = tmp_path / "tmp"
     scratch.mkdir()
+
+    def block() -> None:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signum})
+
     process = subprocess.Popen(
         _slow_render_argv(config, media, tmp_path),
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "TMPDIR": str(scratch)},
+        preexec_fn=block,
     )
     deadline = time.monotonic() + 60
     while not list((tmp_path / "out").glob(".mashup.*.partial.mp4")):

@@ -90,9 +90,15 @@ def _signals_as_interrupts() -> Iterator[None]:
             previous[signum] = signal.signal(signum, interrupt)
     except ValueError:  # not the main thread: leave signals alone
         pass
+    # A parent may have started this process with the signals blocked (the mask is
+    # inherited across exec): they would stay pending, and the command would not stop.
+    mask = getattr(signal, "pthread_sigmask", None)
+    blocked = set(mask(signal.SIG_UNBLOCK, wanted)) if previous and mask else set()
     try:
         yield
     finally:
+        if mask is not None and blocked & set(wanted):
+            mask(signal.SIG_BLOCK, blocked & set(wanted))
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
