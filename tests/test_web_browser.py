@@ -279,15 +279,19 @@ def test_job_page_while_queued_and_running(
         "#queue-text:has-text('ahead of yours'), #queue-text:has-text('next in line')"
     )
     shoot(second, artefacts, "job-queued")
+    phone = phone_page(browser, second)
+    phone.goto(second.url)
+    shoot(phone, artefacts, "job-queued")
+    phone.context.close()
     first.wait_for_selector(".stage[data-stage='rendering'][data-state='running']", timeout=60_000)
-    first.reload()
-    shoot(first, artefacts, "job-running")
+    first.reload()  # the page picks up where the job is
+    first.wait_for_function(
+        "document.querySelector(\".stage[data-stage='rendering'] progress\").value >= 30",
+        timeout=60_000,
+    )
+    first.screenshot(path=str(artefacts / "job-running-1280.png"), full_page=True)
     tab = context.new_page()  # the same job in a second tab
     tab.goto(first.url)
-    phone = phone_page(browser, first)
-    phone.goto(first.url)
-    shoot(phone, artefacts, "job-running")
-    phone.context.close()
     # cancel the queued one from its page: it says so and nothing is left running
     second.click("#cancel-form button")
     second.wait_for_selector("text=Cancelled.")
