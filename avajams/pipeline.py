@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -24,12 +25,15 @@ from avajams.config import (
     CustomMashupConfig,
     CustomSamplerConfig,
     EmbedderConfig,
+    ExecutorConfig,
     FrameSamplerConfig,
     InceptionConfig,
     LibraryConfig,
+    LocalExecutorConfig,
     MashupConfig,
     MoviePyMashupConfig,
     PipelineConfig,
+    RayExecutorConfig,
     RegisteredEmbedderConfig,
     SamplerConfig,
     import_object,
@@ -38,6 +42,7 @@ from avajams.errors import LibraryError, LibraryNotFoundError, VideoNotFoundErro
 from avajams.ingest import (
     VIDEO_EXTENSIONS,
     Indexer,
+    IndexInterrupted,
     IndexSummary,
     find_videos,
     no_videos_message,
@@ -63,10 +68,12 @@ __all__ = [
     "EmbedderConfig",
     "FrameSamplerConfig",
     "InceptionConfig",
+    "IndexInterrupted",
     "IndexSummary",
     "LibraryConfig",
     "MashupConfig",
     "MoviePyMashupConfig",
+    "MusicChoice",
     "Pipeline",
     "PipelineConfig",
     "RegisteredEmbedderConfig",
@@ -74,6 +81,16 @@ __all__ = [
     "find_videos",
     "import_object",
 ]
+
+
+@dataclass(frozen=True)
+class MusicChoice:
+    """The music video :meth:`Pipeline.choose_music` picked, and the better matches it passed
+    over with the reason for each (``"it has no soundtrack"``, ``"its file no longer exists"``)."""
+
+    match: Match
+    path: str
+    skipped: tuple[tuple[Match, str], ...] = ()
 
 
 class Pipeline:
@@ -104,6 +121,7 @@ class Pipeline:
         self._library: VideoIndex | None = opened
         self._owns_library = opened is None
         self._mashup = mashup
+        self._given = {"sampler": sampler is not None, "embedder": embedder is not None}
 
     @classmethod
     def from_config(
@@ -157,6 +175,18 @@ class Pipeline:
         from avajams.sampling import sampler_settings
 
         directory = self.config.library.resolved_directory()
+
+        def create_library() -> VideoIndex:
+            return VideoIndex.create(
+                directory,
+                dim=self.embedder.dim,
+                embedder_id=self.embedder.id,
+                backend=self.config.library.backend,
+                sampler_settings=sampler_settings(self.sampler),
+            )
+
+        if create and directory.exists() and not directory.is_dir():
+            create_library()  # raises: it cannot make a directory where a file is
         try:
             library = VideoIndex.open(directory, embedder_id=self.embedder.id, readonly=readonly)
         except LibraryNotFoundError as exc:
@@ -166,13 +196,7 @@ class Pipeline:
                     "(avajams index DIR, or Pipeline.index)",
                     path=directory,
                 ) from exc
-            library = VideoIndex.create(
-                directory,
-                dim=self.embedder.dim,
-                embedder_id=self.embedder.id,
-                backend=self.config.library.backend,
-                sampler_settings=sampler_settings(self.sampler),
-            )
+            library = create_library()
         self._library = library
         return library
 
@@ -207,6 +231,7 @@ class Pipeline:
         remove_missing: bool = False,
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
+        executor: ExecutorConfig | Mapping[str, Any] | None = None,
     ) -> IndexSummary:
         """Add the videos under ``paths`` to the library (created if needed).
 
@@ -216,11 +241,15 @@ class Pipeline:
         ``failed`` and skipped; every finished video is written to the library as it completes,
         so an interrupted run keeps what it did. ``remove_missing`` drops library entries whose
         file was under one of the given folders but no longer exists. Paths that hold no video
-        raise :class:`avajams.VideoNotFoundError` (and create no library).
+        raise :class:`avajams.VideoNotFoundError` (and create no library). Ctrl-C raises
+        :class:`~avajams.ingest.IndexInterrupted` (a ``KeyboardInterrupt``) with what was saved.
 
         Progress: bars for ``videos`` (done of total) and ``frames`` (embedded) when
         ``show_progress`` is true (None: when standard error is a terminal), and
         ``progress(stage, done, total)`` calls for the same two stages.
+
+        ``executor`` (default: the config's ``[executor]``) chooses where the work runs, e.g.
+        ``{"kind": "ray", "address": "auto"}`` for a Ray cluster (docs/scale.md).
         """
         from avajams.ingest import warn_if_settings_differ
 
@@ -230,6 +259,9 @@ class Pipeline:
         files = find_videos(roots)
         if not files and not (remove_missing and self._library_exists()):
             raise VideoNotFoundError(no_videos_message(roots), path=roots[0] if roots else None)
+        where = self._executor(executor)
+        if where.kind == "ray":
+            return self._index_on_ray(where, files, roots, remove_missing, show_progress, progress)
         embedder = self._get_embedder(show_progress)
         library = self.open_library(create=True)
         warn_if_settings_differ(library, self.sampler)
@@ -241,6 +273,55 @@ class Pipeline:
             batch_size=self.batch_size,
             workers=self.config.sampler.workers,
             queue_frames=self.config.sampler.queue_frames,
+            show_progress=show_progress,
+            progress=progress,
+        )
+        return indexer.run(files, prune=roots if remove_missing else ())
+
+    def _executor(
+        self, executor: ExecutorConfig | Mapping[str, Any] | None
+    ) -> LocalExecutorConfig | RayExecutorConfig:
+        if executor is None:
+            return self.config.executor
+        if isinstance(executor, LocalExecutorConfig | RayExecutorConfig):
+            return executor
+        return PipelineConfig.from_mapping({"executor": dict(executor)}, source="executor").executor
+
+    def _index_on_ray(
+        self,
+        executor: RayExecutorConfig,
+        files: list[Path],
+        roots: list[Path],
+        remove_missing: bool,
+        show_progress: bool | None,
+        progress: ProgressCallback | None,
+    ) -> IndexSummary:
+        """Index on a Ray cluster (:mod:`avajams.ingest_ray`): the cluster builds the sampler
+        and embedder from their config sections, so live ones given to the pipeline cannot go."""
+        from avajams.errors import ConfigError
+        from avajams.ingest import warn_if_settings_differ
+        from avajams.ingest_ray import RayIndexer, driver_embedder_config
+
+        given = [name for name, live in self._given.items() if live]
+        if given:
+            raise ConfigError(
+                f"indexing on Ray builds the {' and '.join(given)} on the cluster from the "
+                f"configuration, but this pipeline was given live {' and '.join(given)} objects; "
+                "describe them in the config instead (e.g. [embedder] kind = "
+                '"package.module:Class")'
+            )
+        if self._embedder is None:
+            self._embedder = driver_embedder_config(self.config.embedder).build(
+                show_progress=show_progress
+            )
+        library = self.open_library(create=True)
+        warn_if_settings_differ(library, self.sampler)
+        indexer = RayIndexer(
+            library,
+            executor,
+            sampler=self.config.sampler,
+            embedder=self.config.embedder,
+            signature=self.config.library.signature,
             show_progress=show_progress,
             progress=progress,
         )
@@ -334,13 +415,15 @@ class Pipeline:
         *,
         k: int = 3,
         matches: Sequence[Match] | None = None,
+        expected: str | os.PathLike[str] | None = None,
     ) -> Path:
-        """Write the match report picture (see :func:`avajams.report.write_report`) to ``out``."""
+        """Write the match report picture (see :func:`avajams.report.write_report`) to ``out``;
+        ``expected``, when the right answer is known, marks it."""
         from avajams.report import write_report
 
         if matches is None:
             matches = self.match(video, k=k)
-        return write_report(video, matches, out).path
+        return write_report(video, matches, out, expected=expected).path
 
     def build_mashup(self) -> Mashup:
         """The configured :class:`avajams.Mashup` (built once)."""
@@ -349,17 +432,40 @@ class Pipeline:
         return self._mashup
 
     def best_music(self, video: str | os.PathLike[str]) -> Match:
-        """The library's best match for ``video`` whose file still exists."""
-        music, _ = self._best_music_path(video)
-        return music
+        """The library's best match for ``video`` usable as the music of a mashup."""
+        return self.choose_music(video).match
 
-    def _best_music_path(self, video: str | os.PathLike[str]) -> tuple[Match, str]:
-        for match in self.match(video, k=5):
-            if match.path is not None and Path(match.path).is_file():
-                return match, match.path
+    def choose_music(self, video: str | os.PathLike[str], k: int = 5) -> MusicChoice:
+        """The best of ``video``'s ``k`` best matches that a mashup can use: its file still
+        exists and has a soundtrack. Better matches passed over are in ``skipped``.
+
+        Raises :class:`avajams.MissingAudioError` when no candidate has a soundtrack (naming
+        the silent ones), :class:`avajams.LibraryError` when no candidate file exists.
+        """
+        from avajams.errors import MissingAudioError
+        from avajams.media import probe
+
+        skipped: list[tuple[Match, str]] = []
+        for match in self.match(video, k=k):
+            if match.path is None or not Path(match.path).is_file():
+                skipped.append((match, "its file no longer exists"))
+            elif not probe(match.path).has_audio:
+                skipped.append((match, "it has no soundtrack"))
+            else:
+                return MusicChoice(match, match.path, tuple(skipped))
+        silent = [m for m, reason in skipped if reason == "it has no soundtrack"]
+        if silent:
+            names = ", ".join(Path(m.path or m.key).name for m in silent)
+            raise MissingAudioError(
+                f"the matches for {video} that still exist have no soundtrack ({names}); a "
+                "mashup keeps the music video's sound, so pass a music video with sound "
+                "(--music FILE) or index some",
+                path=video,
+            )
         raise LibraryError(
             f"no music video in the library at {self.library_directory} matches {video} with "
-            "a file that still exists; index some music videos first (avajams index DIR)",
+            "a file that still exists and has a soundtrack; index some music videos first "
+            "(avajams index DIR)",
             path=self.library_directory,
         )
 
@@ -372,9 +478,15 @@ class Pipeline:
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
     ) -> RenderResult:
-        """Render the mashup of ``video`` with ``music`` (default: its best library match)."""
+        """Render the mashup of ``video`` with ``music`` (default: the best library match
+        with a soundtrack, see :meth:`choose_music`). ``out`` and the mashup options are
+        checked before matching."""
+        from avajams.mashup.render import check_output_path
+
+        mashup = self.build_mashup()
+        check_output_path(out, (video,) if music is None else (video, music))
         if music is None:
-            _, music = self._best_music_path(video)
-        return self.build_mashup().render(
+            music = self.choose_music(video).path
+        return mashup.render(
             user=video, music=music, out=out, show_progress=show_progress, progress=progress
         )
