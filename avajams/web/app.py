@@ -16,6 +16,7 @@ The JSON API lives under ``/api`` (schema: ``/api/openapi.json``).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -367,8 +368,6 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         )
 
     def result(request: Request, job: Job) -> JobResult:
-        import json
-
         if job.state != "done" or job.result is None:
             raise HTTPException(409, f"the job is {job.state}, it has no result")
         try:
