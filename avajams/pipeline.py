@@ -18,19 +18,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from avajams._progress import ProgressCallback
+from avajams._progress import Progress, ProgressCallback
 from avajams.config import (
     CustomConfig,
     CustomEmbedderConfig,
     CustomMashupConfig,
     CustomSamplerConfig,
     EmbedderConfig,
+    ExecutorConfig,
     FrameSamplerConfig,
     InceptionConfig,
     LibraryConfig,
+    LocalExecutorConfig,
     MashupConfig,
     MoviePyMashupConfig,
     PipelineConfig,
+    RayExecutorConfig,
     RegisteredEmbedderConfig,
     SamplerConfig,
     import_object,
@@ -118,6 +121,7 @@ class Pipeline:
         self._library: VideoIndex | None = opened
         self._owns_library = opened is None
         self._mashup = mashup
+        self._given = {"sampler": sampler is not None, "embedder": embedder is not None}
 
     @classmethod
     def from_config(
@@ -227,6 +231,7 @@ class Pipeline:
         remove_missing: bool = False,
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
+        executor: ExecutorConfig | Mapping[str, Any] | None = None,
     ) -> IndexSummary:
         """Add the videos under ``paths`` to the library (created if needed).
 
@@ -242,6 +247,9 @@ class Pipeline:
         Progress: bars for ``videos`` (done of total) and ``frames`` (embedded) when
         ``show_progress`` is true (None: when standard error is a terminal), and
         ``progress(stage, done, total)`` calls for the same two stages.
+
+        ``executor`` (default: the config's ``[executor]``) chooses where the work runs, e.g.
+        ``{"kind": "ray", "address": "auto"}`` for a Ray cluster (docs/scale.md).
         """
         from avajams.ingest import warn_if_settings_differ
 
@@ -251,6 +259,9 @@ class Pipeline:
         files = find_videos(roots)
         if not files and not (remove_missing and self._library_exists()):
             raise VideoNotFoundError(no_videos_message(roots), path=roots[0] if roots else None)
+        where = self._executor(executor)
+        if where.kind == "ray":
+            return self._index_on_ray(where, files, roots, remove_missing, show_progress, progress)
         embedder = self._get_embedder(show_progress)
         library = self.open_library(create=True)
         warn_if_settings_differ(library, self.sampler)
@@ -262,6 +273,55 @@ class Pipeline:
             batch_size=self.batch_size,
             workers=self.config.sampler.workers,
             queue_frames=self.config.sampler.queue_frames,
+            show_progress=show_progress,
+            progress=progress,
+        )
+        return indexer.run(files, prune=roots if remove_missing else ())
+
+    def _executor(
+        self, executor: ExecutorConfig | Mapping[str, Any] | None
+    ) -> LocalExecutorConfig | RayExecutorConfig:
+        if executor is None:
+            return self.config.executor
+        if isinstance(executor, LocalExecutorConfig | RayExecutorConfig):
+            return executor
+        return PipelineConfig.from_mapping({"executor": dict(executor)}, source="executor").executor
+
+    def _index_on_ray(
+        self,
+        executor: RayExecutorConfig,
+        files: list[Path],
+        roots: list[Path],
+        remove_missing: bool,
+        show_progress: bool | None,
+        progress: ProgressCallback | None,
+    ) -> IndexSummary:
+        """Index on a Ray cluster (:mod:`avajams.ingest_ray`): the cluster builds the sampler
+        and embedder from their config sections, so live ones given to the pipeline cannot go."""
+        from avajams.errors import ConfigError
+        from avajams.ingest import warn_if_settings_differ
+        from avajams.ingest_ray import RayIndexer, driver_embedder_config
+
+        given = [name for name, live in self._given.items() if live]
+        if given:
+            raise ConfigError(
+                f"indexing on Ray builds the {' and '.join(given)} on the cluster from the "
+                f"configuration, but this pipeline was given live {' and '.join(given)} objects; "
+                "describe them in the config instead (e.g. [embedder] kind = "
+                '"package.module:Class")'
+            )
+        if self._embedder is None:
+            self._embedder = driver_embedder_config(self.config.embedder).build(
+                show_progress=show_progress
+            )
+        library = self.open_library(create=True)
+        warn_if_settings_differ(library, self.sampler)
+        indexer = RayIndexer(
+            library,
+            executor,
+            sampler=self.config.sampler,
+            embedder=self.config.embedder,
+            signature=self.config.library.signature,
             show_progress=show_progress,
             progress=progress,
         )
@@ -280,21 +340,33 @@ class Pipeline:
         return True
 
     def embed_video(
-        self, video: str | os.PathLike[str]
+        self, video: str | os.PathLike[str], *, progress: ProgressCallback | None = None
     ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
-        """Sample and embed one video: (times (N,), unit frame vectors (N, dim))."""
+        """Sample and embed one video: (times (N,), unit frame vectors (N, dim)).
+
+        ``progress(stage, done, total)`` is called for ``sampling`` (frames decoded, when the
+        sampler reports it) and ``embedding`` (frames embedded of the total).
+        """
         import numpy as np
 
-        frames = self.sampler.sample(video)
+        from avajams.sampling import FrameSampler
+
+        sampler = self.sampler
+        if progress is not None and isinstance(sampler, FrameSampler):
+            frames = sampler.sample(video, show_progress=False, progress=progress)
+        else:
+            frames = sampler.sample(video)
         if len(frames) == 0:
             from avajams.errors import VideoDecodeError
 
             raise VideoDecodeError(f"{video} has no frames to sample; is it a video?", path=video)
         size = self.batch_size
-        vectors = np.concatenate(
-            [self.embedder.embed(frames.images[i : i + size]) for i in range(0, len(frames), size)]
-        )
-        return frames.times, vectors
+        chunks: list[NDArray[np.float32]] = []
+        with Progress("embedding", len(frames), unit="frame", show=False, callback=progress) as bar:
+            for i in range(0, len(frames), size):
+                chunks.append(self.embedder.embed(frames.images[i : i + size]))
+                bar.update(len(chunks[-1]))
+        return frames.times, np.concatenate(chunks)
 
     def match(
         self,
@@ -310,11 +382,23 @@ class Pipeline:
         frame pairs. ``where`` filters on library metadata. ``show_progress`` applies to
         building the model on first use.
         """
+        self._get_embedder(show_progress)
+        self.open_library(readonly=True)  # fail before embedding when there is no library
+        times, vectors = self.embed_video(video)
+        return self.match_vectors(times, vectors, k=k, where=where)
+
+    def match_vectors(
+        self,
+        times: NDArray[np.float64],
+        vectors: NDArray[np.float32],
+        k: int = 5,
+        where: Mapping[str, Any] | None = None,
+    ) -> list[Match]:
+        """:meth:`match` for a video already embedded (``times``, ``vectors`` from
+        :meth:`embed_video`): re-matching with other options never re-embeds it."""
         from avajams.embedding import video_signature
 
-        self._get_embedder(show_progress)
         library = self.open_library(readonly=True)
-        times, vectors = self.embed_video(video)
         signature = video_signature(vectors, method=self.config.library.signature)
         return library.search(
             signature,

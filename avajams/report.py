@@ -185,6 +185,7 @@ def write_report(
     pairs: int = 4,
     tile_size: tuple[int, int] = (160, 120),
     expected: str | os.PathLike[str] | None = None,
+    query_name: str | None = None,
 ) -> Report:
     """Draw the contact sheet for ``matches`` of ``query`` into the PNG file ``out``.
 
@@ -192,7 +193,8 @@ def write_report(
     frame pairs (highest similarity, in query-time order). A music video whose file is
     missing gets grey placeholder tiles rather than failing the report. ``expected``, the
     music video known to be the right answer (as in the demo), gets its row framed in green
-    (and a best match that is not it says so).
+    (and a best match that is not it says so). ``query_name`` is the name the title gives the
+    query (default: its file name).
     """
     if pairs < 1:
         raise ValueError(f"pairs must be at least 1, got {pairs}")
@@ -217,7 +219,8 @@ def write_report(
     draw = ImageDraw.Draw(sheet)
     title_font, name_font, score_font, font = _font(19), _font(15), _font(20), _font(14)
     count = f"{len(matches)} match" + ("" if len(matches) == 1 else "es")
-    draw.text((_MARGIN, 8), f"query: {Path(query).name}   ({count})", fill=_TEXT, font=title_font)
+    title = f"query: {query_name or Path(query).name}   ({count})"
+    draw.text((_MARGIN, 8), title, fill=_TEXT, font=title_font)
     for i, line in enumerate(_LEGEND):
         draw.text((_MARGIN, 34 + 18 * i), line, fill=_SECONDARY, font=font)
     tw, th = tile_size

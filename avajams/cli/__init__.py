@@ -24,6 +24,7 @@ _COMMAND_MODULES: list[str] = [
     "avajams.cli.model",
     "avajams.cli.demo",
     "avajams.cli.info",
+    "avajams.cli.serve",
 ]
 
 

@@ -34,16 +34,35 @@ def register(
         action="store_true",
         help="drop library entries whose file under the given folders no longer exists",
     )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help=(
+            "decode and embed on a Ray cluster (pip install 'avajams[ray]'): 'auto' (the "
+            "default: RAY_ADDRESS or the cluster `ray start` began here), 'local' (a private "
+            "one for this run) or host:port; other settings from the config's [executor]"
+        ),
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     with load_pipeline(args) as pipe:
+        executor = None
+        if args.ray is not None:
+            from avajams.config import RayExecutorConfig
+
+            current = pipe.config.executor
+            base = current if isinstance(current, RayExecutorConfig) else RayExecutorConfig()
+            executor = base.model_copy(update={"address": args.ray})
         summary = pipe.index(
             args.paths,
             remove_missing=args.remove_missing,
             show_progress=show_progress(args),
             progress=progress_lines(args),
+            executor=executor,
         )
         directory = pipe.library_directory
     for path, reason in summary.failed.items():
