@@ -496,6 +496,12 @@ class VideoIndex:
     def closed(self) -> bool:
         return self._closed
 
+    def _repr_html_(self) -> str:
+        """The notebook display: size, embedder and first videos."""
+        from avajams.display import library_html
+
+        return library_html(self)
+
     def __repr__(self) -> str:
         mode = "read-only" if self.readonly else "writable"
         state = "closed" if self._closed else f"{self._backend.name}, {mode}"
