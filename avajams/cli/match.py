@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             "matches": [match_to_json(m, rank) for rank, m in enumerate(matches, 1)],
             "report": str(report.resolve()) if report is not None else None,
         }
-        print(json.dumps(document, indent=2))
+        print(json.dumps(document, indent=2, allow_nan=False))
         return 0
     from avajams.cli._shared import format_matches
 
