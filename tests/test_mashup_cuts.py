@@ -447,3 +447,16 @@ def test_config_section_and_match_moments_through_the_pipeline(
         PipelineConfig.from_mapping({"mashup": {"cuts": "bars"}})
     with pytest.raises(ConfigError, match="match_moments needs"):
         Mashup(match_moments=True).plan(beat_media["user"], beat_media["music"])
+
+
+def test_downbeats_are_preferred_when_the_tracker_gives_them() -> None:
+    """Downbeats every 4 beats from beat 2: cuts every 4 beats fall on them, not on beat 4."""
+    times = tuple(0.5 * i for i in range(1, 60))
+    beats = Beats(times, 120.0, downbeats=times[2::4])
+    plan = plan_cuts(20.0, 30.0, 30.0, cuts="beats", analysis=CutAnalysis(beats=beats))
+    assert plan.reasons
+    assert all(r.why == "downbeat" for r in plan.reasons)
+    assert all(r.time in beats.downbeats for r in plan.reasons)
+    plain = CutAnalysis(beats=Beats(times, 120.0))
+    without = plan_cuts(20.0, 30.0, 30.0, cuts="beats", analysis=plain)
+    assert [r.beat for r in without.reasons][:2] == [4, 8]  # every 4 beats from the first

@@ -216,11 +216,11 @@ class _Chooser:
                         cost += _UNSNAPPED_COST
                     shot = None
                 options.append((cost, time, why, beat, shot))
-            if self.total - t <= self.max_len:  # the rest can be the last segment
+            if self.total - t <= self.max_len:  # the rest can be the last segment (on a tie)
                 rest = self.total - t
                 length = self.n * self._period() if self.mode == "beats" else self.target
                 ending = abs(rest - length) / (self._period() if self.mode == "beats" else length)
-                options.append((ending + _END_COST, self.total, "end", None, None))
+                options.insert(0, (ending + _END_COST, self.total, "end", None, None))
             slivers = 0
             for cost, c, why, beat, shot in options:
                 short = 0 if why == "end" else self._short_shots(t, c, source, user_from)
