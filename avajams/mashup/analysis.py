@@ -181,29 +181,31 @@ def decode_audio(
     """The music video's soundtrack as mono float32 at ``rate``, aligned to its picture.
 
     Sample ``n`` plays at output time ``n / rate`` (seconds from the first video frame), the
-    same alignment the renderer gives the soundtrack; ``duration`` limits it.
+    same alignment the renderer gives the soundtrack. It covers at most ``duration`` seconds
+    (default: the picture's length): audio starting after that is silence, never padding of
+    whatever length its timestamps claim.
     """
-    import av
-
-    from avajams.media import probe
+    from avajams.media import decode, open_container, probe, pyav_errors
 
     info = probe(music)
+    limit = round((duration if duration is not None else info.duration + 1.0) * rate)
     samples: list[NDArray[np.float32]] = []
-    total = round(duration * rate) if duration is not None else None
     count = 0
     position: int | None = None
     try:
-        with av.open(info.path) as container:
+        with open_container(info.path) as container:
             if not container.streams.audio:
                 return np.zeros(0, dtype=np.float32)
             stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            for decoded in container.decode(stream):
+            resampler = _resampler(rate)
+            for decoded in decode(container, stream):
                 if position is None and decoded.time is not None:
                     position = round((float(decoded.time) - info.start_time) * rate)
                     if position > 0:  # audio starts after the picture: silence first
-                        samples.append(np.zeros(position, dtype=np.float32))
-                        count = position
+                        count = min(position, limit)
+                        samples.append(np.zeros(count, dtype=np.float32))
+                if count >= limit:
+                    break
                 for frame in resampler.resample(decoded):
                     chunk = frame.to_ndarray().reshape(-1).astype(np.float32, copy=False)
                     if position is not None and position < 0:  # audio before the picture
@@ -211,14 +213,19 @@ def decode_audio(
                         chunk, position = chunk[skip:], position + skip
                     samples.append(chunk)
                     count += len(chunk)
-                if total is not None and count >= total:
-                    break
-    except av.FFmpegError as exc:
+    except pyav_errors() as exc:
         raise VideoDecodeError(
             f"decoding the soundtrack of {info.path} failed: {exc}", path=info.path
         ) from exc
     audio = np.concatenate(samples) if samples else np.zeros(0, dtype=np.float32)
-    return audio[:total] if total is not None else audio
+    return audio[:limit]
+
+
+def _resampler(rate: int) -> Any:
+    """A PyAV resampler to mono float32 at ``rate``."""
+    import av
+
+    return av.AudioResampler(format="flt", layout="mono", rate=rate)
 
 
 def track_beats(music: StrPath, *, duration: float | None = None) -> Beats:
