@@ -9,14 +9,14 @@ than read; this is the picture behind ``avajams match --report``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from PIL import Image, ImageDraw, ImageFont
 
-from avajams.errors import OutputPathError, VideoDecodeError, VideoNotFoundError
+from avajams.errors import OutputPathError, VideoDecodeError, VideoError
 
 if TYPE_CHECKING:
     from avajams.index import AlignedPair, Match
@@ -90,23 +90,22 @@ def grab_frames(path: str | os.PathLike[str], times: Iterable[float]) -> dict[fl
     The frame for ``t`` is the last one whose timestamp is at or before ``t`` (the frame on
     screen at ``t``); times past the end get the last frame.
     """
-    import av
+    from avajams.media import decode, open_video, pyav_errors
 
     wanted = sorted(set(times))
     found: dict[float, Image.Image] = {}
     if not wanted:
         return found
     source = os.fspath(path)
-    if not os.path.isfile(source):
-        raise VideoNotFoundError(f"{source} does not exist; check the path", path=source)
     try:
-        with av.open(source) as container:
-            stream = container.streams.video[0]
+        with open_video(source) as (container, stream):
             stream.thread_type = "AUTO"
-            start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+            tb = stream.time_base or 0
+            start = float(stream.start_time * tb) if stream.start_time else 0.0
             previous: Image.Image | None = None
             index = 0
-            for frame in container.decode(stream):
+            frames: Iterator[Any] = decode(container, stream)  # PyAV's to_image is untyped
+            for frame in frames:
                 t = (frame.time if frame.time is not None else 0.0) - start
                 while index < len(wanted) and wanted[index] < t - 1e-6:
                     found[wanted[index]] = previous if previous is not None else frame.to_image()
@@ -117,7 +116,7 @@ def grab_frames(path: str | os.PathLike[str], times: Iterable[float]) -> dict[fl
             while index < len(wanted) and previous is not None:
                 found[wanted[index]] = previous
                 index += 1
-    except (av.FFmpegError, IndexError) as exc:
+    except pyav_errors() as exc:
         raise VideoDecodeError(
             f"cannot read frames of {source} for the report: {exc}", path=source
         ) from exc
@@ -210,7 +209,7 @@ def write_report(
     for match, row in zip(matches, chosen, strict=True):
         try:
             frames = grab_frames(match.path, (p.music_time for p in row)) if match.path else {}
-        except (VideoNotFoundError, VideoDecodeError):
+        except VideoError:  # a music file gone or unreadable: its tiles stay empty
             frames = {}
         music_frames.append(frames)
 

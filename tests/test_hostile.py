@@ -124,9 +124,11 @@ def test_f1_non_utf8_title_probes_samples_and_matches(
     code, out, _ = cli(capsys, "index", "--config", config, "-q", folder)
     assert code == 0
     assert out.startswith("2 added")
-    code, out, _ = cli(capsys, "match", "--config", config, "-q", "--json", bad)
+    report = tmp_path / "report.png"
+    code, out, _ = cli(capsys, "match", "--config", config, "-q", "--json", bad, "--report", report)
     assert code == 0
     assert json.loads(out)["matches"][0]["path"].endswith("a.mp4")
+    assert report.stat().st_size > 0
     music = media / "badutf8_music.mp4"
     code, out, _ = cli(
         capsys, "mashup", "--config", config, "-q", bad, "--music", music, "-o", tmp_path / "o.mp4"
