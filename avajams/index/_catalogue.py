@@ -9,6 +9,7 @@ commit — nothing next to embedding the video that produced it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -254,14 +255,16 @@ class Catalogue:
                     )
                 finally:
                     conn.close()
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
+            with translate(path):  # an OSError (a full disk) becomes a LibraryError
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(tmp, path)
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
     def close(self) -> None:
         self.conn.close()
