@@ -271,14 +271,16 @@ EmbedderConfig = Annotated[
 
 
 class LibraryConfig(_Section):
-    """The library on disk: an hnswlib index of signatures + a SQLite catalogue."""
+    """The library on disk: a SQLite catalogue + a nearest-neighbour index of signatures
+    (hnswlib with the ``hnsw`` extra, exact numpy search without it)."""
 
     kind: Literal["local"] = "local"
     """A library in one local directory (the only kind so far)."""
     directory: Path | None = None
     """Where the library lives (default: ``library`` in the user data directory)."""
     backend: Literal["auto", "hnsw", "exact"] = "auto"
-    """Nearest-neighbour search: hnswlib, exact numpy, or chosen by library size."""
+    """Nearest-neighbour search: hnswlib, exact numpy, or chosen by library size ("auto":
+    exact for small libraries and whenever hnswlib is not installed)."""
     signature: Literal["mean", "median"] = "mean"
     """How a video's frame vectors become its one signature vector."""
 

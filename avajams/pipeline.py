@@ -38,6 +38,7 @@ from avajams.config import (
     SamplerConfig,
     import_object,
 )
+from avajams.display import Matches
 from avajams.errors import LibraryError, LibraryNotFoundError, VideoNotFoundError
 from avajams.ingest import (
     VIDEO_EXTENSIONS,
@@ -375,17 +376,18 @@ class Pipeline:
         where: Mapping[str, Any] | None = None,
         *,
         show_progress: bool | None = None,
-    ) -> list[Match]:
+    ) -> Matches:
         """The ``k`` library videos most similar to ``video``, best first.
 
         Each :class:`avajams.Match` has its score (frame-level re-ranked) and its best-aligned
         frame pairs. ``where`` filters on library metadata. ``show_progress`` applies to
-        building the model on first use.
+        building the model on first use. The result is a list (:class:`avajams.display.Matches`)
+        that a notebook shows as a table with the aligned frames.
         """
         self._get_embedder(show_progress)
         self.open_library(readonly=True)  # fail before embedding when there is no library
         times, vectors = self.embed_video(video)
-        return self.match_vectors(times, vectors, k=k, where=where)
+        return Matches(self.match_vectors(times, vectors, k=k, where=where), query=video)
 
     def match_vectors(
         self,
@@ -393,20 +395,21 @@ class Pipeline:
         vectors: NDArray[np.float32],
         k: int = 5,
         where: Mapping[str, Any] | None = None,
-    ) -> list[Match]:
+    ) -> Matches:
         """:meth:`match` for a video already embedded (``times``, ``vectors`` from
         :meth:`embed_video`): re-matching with other options never re-embeds it."""
         from avajams.embedding import video_signature
 
         library = self.open_library(readonly=True)
         signature = video_signature(vectors, method=self.config.library.signature)
-        return library.search(
+        found = library.search(
             signature,
             k=k,
             where=dict(where) if where is not None else None,
             query_frames=vectors,
             query_times=times,
         )
+        return Matches(found)
 
     def report(
         self,

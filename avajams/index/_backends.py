@@ -1,5 +1,7 @@
 """Vector backends: exact numpy search and an hnswlib graph, behind one small protocol.
 
+hnswlib is optional (the ``hnsw`` extra): without it every library searches exactly.
+
 A backend holds unit vectors under integer labels and answers cosine top-k queries. It knows
 nothing about keys, files or the catalogue; :class:`~avajams.index.VideoIndex` owns those.
 Labels are never reused by the library, so a removed label is gone for good.
@@ -20,7 +22,21 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ExactBackend", "HnswBackend", "HnswParams", "VectorBackend"]
+__all__ = ["ExactBackend", "HnswBackend", "HnswParams", "VectorBackend", "hnswlib_available"]
+
+#: how to get the graph backend, which is an extra: hnswlib publishes no wheels, so installing it
+#: needs a C++ compiler and the Python headers
+HNSW_INSTALL = "pip install 'avajams[hnsw]' (builds hnswlib: needs a C++ compiler)"
+
+
+def hnswlib_available() -> bool:
+    """Whether the optional hnswlib package (the ``hnsw`` extra) can be imported."""
+    try:
+        import hnswlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
 
 Labels = NDArray[np.int64]
 Scores = NDArray[np.float32]

@@ -33,11 +33,13 @@ from avajams.errors import (
     VideoError,
 )
 from avajams.index._backends import (
+    HNSW_INSTALL,
     ExactBackend,
     HnswBackend,
     HnswParams,
     VectorBackend,
     file_digest,
+    hnswlib_available,
 )
 from avajams.index._catalogue import Catalogue, Row, corrupt_hint, translate
 from avajams.index._rerank import rerank_scores
@@ -190,6 +192,14 @@ def _lock_error(path: Path, exc: OSError) -> LibraryError:
     )
 
 
+def _check_hnswlib(backend: str) -> None:
+    if backend == "hnsw" and not hnswlib_available():
+        raise ConfigError(
+            f"backend 'hnsw' needs hnswlib, which is not installed: {HNSW_INSTALL}; or use "
+            "backend 'auto', which searches exactly without it"
+        )
+
+
 def _unit_rows(value: ArrayLike, dim: int, what: str, *, matrix: bool) -> NDArray[np.float32]:
     try:
         a = np.asarray(value, dtype=np.float64)
@@ -323,6 +333,7 @@ class VideoIndex:
             raise ConfigError(f"embedder_id must be a non-empty string, not {embedder_id!r}")
         if backend not in ("auto", "exact", "hnsw"):
             raise ConfigError(f"backend must be 'auto', 'exact' or 'hnsw', not {backend!r}")
+        _check_hnswlib(backend)
         d = Path(directory)
         try:
             d.mkdir(parents=True, exist_ok=True)
@@ -375,6 +386,8 @@ class VideoIndex:
         writes; such a handle searches the vectors present when it was opened (see
         :meth:`refresh`). ``backend`` overrides the stored choice for this handle.
         """
+        if backend is not None:
+            _check_hnswlib(backend)
         d = Path(directory)
         path = d / CATALOGUE_NAME
         if d.exists() and not d.is_dir():
@@ -446,9 +459,23 @@ class VideoIndex:
 
     # -- the vector backend ------------------------------------------------------------
     def _resolve_backend(self, n: int) -> Literal["exact", "hnsw"]:
-        if self._backend_choice == "auto":
-            return "exact" if n <= AUTO_EXACT_LIMIT else "hnsw"
-        return self._backend_choice
+        choice = self._backend_choice
+        if choice == "exact" or (choice == "auto" and n <= AUTO_EXACT_LIMIT):
+            return "exact"
+        if hnswlib_available():
+            return "hnsw"
+        # exact search gives the same answers, only slower: say when the graph would pay off
+        logger.warning(
+            "the library in %s holds %d videos%s; without hnswlib each search scores all of "
+            "them (about %d ms a query at this size, growing with the library) where the "
+            "hnswlib graph takes under a millisecond: %s",
+            self._directory,
+            n,
+            " and is set to the hnsw backend" if choice == "hnsw" else "",
+            max(1, round(n / 1000)),
+            HNSW_INSTALL,
+        )
+        return "exact"
 
     def _load_backend(self) -> VectorBackend:
         labels = set(self._cat.labels())
@@ -570,6 +597,12 @@ class VideoIndex:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def _repr_html_(self) -> str:
+        """The notebook display: size, embedder and first videos."""
+        from avajams.display import library_html
+
+        return library_html(self)
 
     def __repr__(self) -> str:
         mode = "read-only" if self.readonly else "writable"
