@@ -15,7 +15,13 @@ import numpy as np
 import numpy.typing as npt
 
 from avajams._progress import ProgressCallback
-from avajams.embedding._model import DEFAULT_SOURCE, ModelInfo, ensure_model, read_model_info
+from avajams.embedding._model import (
+    DEFAULT_SOURCE,
+    EFFICIENTNET_SOURCE,
+    ModelInfo,
+    ensure_model,
+    read_model_info,
+)
 from avajams.embedding._protocol import check_images, l2_normalize
 from avajams.errors import ConfigError, EmbedderError, ModelError, ProviderError
 
@@ -80,7 +86,12 @@ class OnnxEmbedder:
             shape = manifest["input"]["shape"]
             self.id: str = str(manifest["embedder_id"])
             self.dim: int = int(manifest["dim"])
-            self.input_size: tuple[int, int] | None = (int(shape[2]), int(shape[1]))
+            # a model with symbolic height and width resizes inside its graph: any size works
+            self.input_size: tuple[int, int] | None = (
+                (int(shape[2]), int(shape[1]))
+                if isinstance(shape[1], int) and isinstance(shape[2], int)
+                else None
+            )
             self._input_name = str(manifest["input"]["name"])
             self._output_name = str(manifest["outputs"][0]["name"])
             outputs = {str(o["name"]) for o in manifest["outputs"]}
@@ -128,6 +139,25 @@ class OnnxEmbedder:
             from avajams.embedding._quantize import ensure_int8_model
 
             info = ensure_int8_model(info, show_progress=show_progress, progress=progress)
+        return cls(info, providers=providers, batch_size=batch_size, threads=threads)
+
+    @classmethod
+    def efficientnet_lite0(
+        cls,
+        *,
+        providers: Sequence[ProviderSpec] | None = None,
+        batch_size: int = 16,
+        threads: int = 0,
+        show_progress: bool | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> OnnxEmbedder:
+        """EfficientNet-Lite0 (1280-d features and ImageNet labels), built on first use.
+
+        About 25x cheaper per image than Inception v3; any image size goes in (the graph
+        resizes the shorter side to 256 and crops the centre 224x224). :meth:`classify` gives
+        its ImageNet labels.
+        """
+        info = ensure_model(EFFICIENTNET_SOURCE, show_progress=show_progress, progress=progress)
         return cls(info, providers=providers, batch_size=batch_size, threads=threads)
 
     @property
@@ -196,13 +226,13 @@ class OnnxEmbedder:
     def classify(self, images: npt.NDArray[np.uint8], top: int = 5) -> Classification:
         """ImageNet class labels per frame and for the whole sequence of ``images``.
 
-        Only models with class logits have labels (``avajams model fetch --source
-        torchvision``); others raise ``EmbedderError``.
+        Only models with class logits have labels (``efficientnet_lite0``, or ``avajams model
+        fetch --source torchvision``); others raise ``EmbedderError``.
         """
         if self.labels is None:
             raise EmbedderError(
-                f"model {self.id} has no class logits; build one with "
-                "`avajams model fetch --source torchvision` (needs torch and torchvision)"
+                f"model {self.id} has no class logits; use load_embedder('efficientnet_lite0') "
+                "(or avajams.Labeller) for ImageNet labels"
             )
         images = check_images(images)
         if len(images) == 0:
