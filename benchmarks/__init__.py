@@ -47,7 +47,13 @@ BENCHMARKS: dict[str, Benchmark] = {
             "embedding",
             "benchmarks.embedding_bench",
             "run",
-            "Inception v3 images/s by batch and threads; fraction of the fp32 limit",
+            "Inception v3 and EfficientNet-Lite0 images/s; fraction of each one's fp32 limit",
+        ),
+        Benchmark(
+            "retrieval",
+            "benchmarks.retrieval_bench",
+            "run",
+            "recall@1 per transformation: Inception v3 vs EfficientNet-Lite0",
         ),
         Benchmark(
             "e2e",

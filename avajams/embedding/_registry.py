@@ -48,7 +48,7 @@ def _efficientnet_lite0(**options: Any) -> Embedder:
 
 _BUILTINS: dict[str, Callable[..., Embedder]] = {
     "inception_v3": _inception_v3,
-    # 1280-d, about 25x cheaper per image, with ImageNet labels (classify)
+    # 1280-d, 15x fewer FLOPs per image, with ImageNet labels (classify)
     "efficientnet_lite0": _efficientnet_lite0,
     # torchvision's ImageNet weights with class labels; needs torch + torchvision to build
     "inception_v3_imagenet": _inception_v3_imagenet,
