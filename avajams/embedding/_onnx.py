@@ -22,7 +22,7 @@ from avajams.embedding._model import (
     ensure_model,
     read_model_info,
 )
-from avajams.embedding._protocol import check_images, l2_normalize
+from avajams.embedding._protocol import DEFAULT_BATCH_SIZE, check_images, l2_normalize
 from avajams.errors import ConfigError, EmbedderError, ModelError, ProviderError
 
 __all__ = ["Classification", "OnnxEmbedder", "ProviderSpec"]
@@ -70,7 +70,7 @@ class OnnxEmbedder:
         model: str | os.PathLike[str] | ModelInfo,
         *,
         providers: Sequence[ProviderSpec] | None = None,
-        batch_size: int = 16,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int = 0,
     ) -> None:
         info = model if isinstance(model, ModelInfo) else read_model_info(model)
@@ -120,7 +120,7 @@ class OnnxEmbedder:
         source: str = DEFAULT_SOURCE,
         *,
         providers: Sequence[ProviderSpec] | None = None,
-        batch_size: int = 16,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int = 0,
         precision: str = "fp32",
         show_progress: bool | None = None,
@@ -146,7 +146,7 @@ class OnnxEmbedder:
         cls,
         *,
         providers: Sequence[ProviderSpec] | None = None,
-        batch_size: int = 16,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int = 0,
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
@@ -231,8 +231,9 @@ class OnnxEmbedder:
         """
         if self.labels is None:
             raise EmbedderError(
-                f"model {self.id} has no class logits; use load_embedder('efficientnet_lite0') "
-                "(or avajams.Labeller) for ImageNet labels"
+                f"model {self.id} has no class logits; for ImageNet labels use "
+                "load_embedder('efficientnet_lite0'), or build Inception v3 with logits: "
+                "`avajams model fetch --source torchvision`"
             )
         images = check_images(images)
         if len(images) == 0:
