@@ -34,6 +34,7 @@ from avajams.sampling import DEFAULT_FPS, DEFAULT_SIZE, DEFAULT_THREADS, MAX_FPS
 
 if TYPE_CHECKING:
     from avajams.embedding import Embedder
+    from avajams.labels import Labeller
     from avajams.mashup import Mashup
     from avajams.sampling import Sampler
 
@@ -47,6 +48,7 @@ __all__ = [
     "EmbedderConfig",
     "FrameSamplerConfig",
     "InceptionConfig",
+    "LabelsConfig",
     "LibraryConfig",
     "MashupConfig",
     "MoviePyMashupConfig",
@@ -292,6 +294,31 @@ EmbedderConfig = Annotated[
     _kind_discriminator("inception_v3", ["inception_v3", "efficientnet_lite0"], other="registered"),
 ]
 
+# --- labels --------------------------------------------------------------------------------
+
+
+class LabelsConfig(_Section):
+    """ImageNet labels of every sampled frame and video (EfficientNet-Lite0), made at index
+    time beside the embedder on the same decoded frames (docs/library.md)."""
+
+    enabled: bool = True
+    """Label videos while indexing and label queries in ``match``; false turns labels off."""
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    """onnxruntime execution providers for the labelling model, in order of preference."""
+    threads: Annotated[int, Field(ge=0)] = 0
+    """Threads of one onnxruntime run; 0: one single-threaded run per core, sharing each batch."""
+
+    def build(self, *, show_progress: bool | None = None) -> Labeller | None:
+        """The labeller (built or loaded on first use), or None when labels are off."""
+        if not self.enabled:
+            return None
+        from avajams.labels import Labeller
+
+        return Labeller(
+            providers=list(self.providers), threads=self.threads, show_progress=show_progress
+        )
+
+
 # --- library -------------------------------------------------------------------------------
 
 
@@ -408,6 +435,7 @@ class PipelineConfig(_Section):
 
     sampler: SamplerConfig = Field(default_factory=FrameSamplerConfig)
     embedder: EmbedderConfig = Field(default_factory=InceptionConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
     library: LibraryConfig = Field(default_factory=LibraryConfig)
     mashup: MashupConfig = Field(default_factory=MoviePyMashupConfig)
 
@@ -520,6 +548,7 @@ CONFIG_SECTIONS: tuple[tuple[str, tuple[type[BaseModel], ...]], ...] = (
         "embedder",
         (InceptionConfig, EfficientNetConfig, RegisteredEmbedderConfig, CustomEmbedderConfig),
     ),
+    ("labels", (LabelsConfig,)),
     ("library", (LibraryConfig,)),
     ("mashup", (MoviePyMashupConfig, CustomMashupConfig)),
 )

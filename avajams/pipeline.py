@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ from avajams.ingest import (
     VIDEO_EXTENSIONS,
     Indexer,
     IndexSummary,
+    LabelSummary,
     find_videos,
     no_videos_message,
 )
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 
     from avajams.embedding import Embedder
     from avajams.index import Match, VideoIndex
+    from avajams.labels import Labeller, VideoLabels
     from avajams.mashup import Mashup, RenderResult
     from avajams.sampling import Sampler
 
@@ -66,6 +69,7 @@ __all__ = [
     "FrameSamplerConfig",
     "InceptionConfig",
     "IndexSummary",
+    "LabelledMatches",
     "LibraryConfig",
     "MashupConfig",
     "MoviePyMashupConfig",
@@ -78,12 +82,33 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
+class LabelledMatches:
+    """:meth:`Pipeline.match_with_labels`: the matches, and what the query shows.
+
+    ``query`` is the query video's labels (None when labels are off); each match carries its
+    own stored labels in ``Match.labels``; :meth:`shared` names those both have.
+    """
+
+    query: VideoLabels | None
+    matches: list[Match]
+
+    def shared(self, match: Match) -> tuple[str, ...]:
+        """Label names the query and ``match`` both show (each at a mean probability of at
+        least :data:`avajams.labels.SHARED_MIN`), in the query's order."""
+        from avajams.labels import shared_labels
+
+        return () if self.query is None else shared_labels(self.query.video, match.labels)
+
+
 class Pipeline:
-    """Sampler -> embedder -> library -> match -> mashup, built lazily from a config.
+    """Sampler -> embedder (+ labeller) -> library -> match -> mashup, built lazily from a
+    config.
 
     Live objects may also be passed in directly (they then take precedence over the config),
-    e.g. ``Pipeline(embedder=avajams.testing.FakeEmbedder(), library="lib/")``. A pipeline
-    holds the library open once used; close it (or use ``with``) when done.
+    e.g. ``Pipeline(embedder=avajams.testing.FakeEmbedder(), library="lib/")``;
+    ``labeller=False`` turns labels off whatever the config says. A pipeline holds the library
+    open once used; close it (or use ``with``) when done.
     """
 
     def __init__(
@@ -94,6 +119,7 @@ class Pipeline:
         embedder: Embedder | None = None,
         library: VideoIndex | str | os.PathLike[str] | None = None,
         mashup: Mashup | None = None,
+        labeller: Labeller | bool | None = None,
     ) -> None:
         opened: VideoIndex | None = None
         if isinstance(library, str | os.PathLike):
@@ -106,6 +132,9 @@ class Pipeline:
         self._library: VideoIndex | None = opened
         self._owns_library = opened is None
         self._mashup = mashup
+        self._labeller: Labeller | None = None if isinstance(labeller, bool) else labeller
+        # None: as the config says; True or a Labeller: on; False: off
+        self._labels_on = self.config.labels.enabled if labeller is None else labeller is not False
 
     @classmethod
     def from_config(
@@ -136,6 +165,21 @@ class Pipeline:
         if self._embedder is None:
             self._embedder = self.config.embedder.build(show_progress=show_progress)
         return self._embedder
+
+    @property
+    def labeller(self) -> Labeller | None:
+        """The ImageNet labeller (EfficientNet-Lite0, built on first use); None when labels
+        are off (``[labels] enabled = false``)."""
+        return self._get_labeller()
+
+    def _get_labeller(self, show_progress: bool | None = None) -> Labeller | None:
+        if self._labeller is None and self._labels_on:
+            from avajams.config import LabelsConfig
+
+            section = self.config.labels.model_copy(update={"enabled": True})
+            assert isinstance(section, LabelsConfig)
+            self._labeller = section.build(show_progress=show_progress)
+        return self._labeller
 
     @property
     def library_directory(self) -> Path:
@@ -245,8 +289,118 @@ class Pipeline:
             queue_frames=self.config.sampler.queue_frames,
             show_progress=show_progress,
             progress=progress,
+            labeller=self._get_labeller(show_progress),
         )
         return indexer.run(files, prune=roots if remove_missing else ())
+
+    def update_labels(
+        self,
+        keys: Sequence[str] | None = None,
+        *,
+        show_progress: bool | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> LabelSummary:
+        """Label library videos that have no labels (e.g. indexed before labels existed).
+
+        Each file is decoded again with the configured sampler and its frames labelled; the
+        embeddings are not recomputed. ``keys`` picks the videos (default: every unlabelled
+        one). Works when ``[labels] enabled = false`` too: asking is enabling.
+        """
+        from avajams.ingest import LabelPass
+
+        labeller = self._labeller
+        if labeller is None:
+            from avajams.config import LabelsConfig
+
+            section = self.config.labels.model_copy(update={"enabled": True})
+            assert isinstance(section, LabelsConfig)
+            labeller = section.build(show_progress=show_progress)
+            assert labeller is not None
+            self._labeller = labeller
+        library = self._open_any_library()
+        return LabelPass(
+            library,
+            labeller,
+            self.sampler,
+            batch_size=self.batch_size,
+            workers=self.config.sampler.workers,
+            queue_frames=self.config.sampler.queue_frames,
+            show_progress=show_progress,
+            progress=progress,
+        ).run(keys)
+
+    def _open_any_library(self, *, readonly: bool = False) -> VideoIndex:
+        """The library for work that needs no embedder (labels): opened without checking the
+        embedder id."""
+        if self._library is not None and (readonly or not self._library.readonly):
+            return self._library
+        if self._library is not None and self._owns_library:
+            self._library.close()
+            self._library = None
+        from avajams.index import VideoIndex
+
+        directory = self.config.library.resolved_directory()
+        try:
+            library = VideoIndex.open(directory, readonly=readonly)
+        except LibraryNotFoundError as exc:
+            raise LibraryNotFoundError(
+                f"no library in {directory}; index some music videos first "
+                "(avajams index DIR, or Pipeline.index)",
+                path=directory,
+            ) from exc
+        self._library = library
+        return library
+
+    def labels(
+        self, video: str | os.PathLike[str], *, show_progress: bool | None = None
+    ) -> VideoLabels:
+        """The ImageNet labels of ``video``: the library's stored ones when the file is
+        indexed and labelled (same content), else computed now from its sampled frames."""
+        from avajams.errors import LibraryError
+
+        path = Path(video)
+        if not path.is_file():
+            raise VideoNotFoundError(f"no such video file: {path}", path=path)
+        try:
+            library = self._open_any_library(readonly=True)
+        except LibraryError:
+            library = None
+        if library is not None:
+            from avajams.index import content_hash
+
+            key = library.find_by_hash(content_hash(path))
+            stored = library.labels(key) if key is not None else None
+            if stored is not None:
+                return stored
+        return self._label_frames(video, show_progress=show_progress)
+
+    def _label_frames(
+        self, video: str | os.PathLike[str], *, show_progress: bool | None = None
+    ) -> VideoLabels:
+        labeller = self._labeller
+        if labeller is None:
+            from avajams.labels import Labeller
+
+            options = self.config.labels
+            labeller = Labeller(
+                providers=list(options.providers),
+                threads=options.threads,
+                show_progress=show_progress,
+            )
+            self._labeller = labeller
+        frames = self.sampler.sample(video)
+        if len(frames) == 0:
+            from avajams.errors import VideoDecodeError
+
+            raise VideoDecodeError(f"{video} has no frames to sample; is it a video?", path=video)
+        return labeller.label(frames.images, frames.times)
+
+    def find_label(self, name: str, *, min_probability: float = 0.0) -> list[tuple[str, float]]:
+        """``(key, probability)`` of the library videos labelled ``name``, most probable
+        first (see :meth:`avajams.VideoIndex.find_by_label`)."""
+        return self._open_any_library(readonly=True).find_by_label(
+            name, min_probability=min_probability
+        )
 
     def _library_exists(self) -> bool:
         """Whether the library exists (without building the embedder to open it)."""
@@ -264,6 +418,13 @@ class Pipeline:
         self, video: str | os.PathLike[str]
     ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
         """Sample and embed one video: (times (N,), unit frame vectors (N, dim))."""
+        times, vectors, _ = self._embed_and_label(video, label=False)
+        return times, vectors
+
+    def _embed_and_label(
+        self, video: str | os.PathLike[str], *, label: bool
+    ) -> tuple[NDArray[np.float64], NDArray[np.float32], VideoLabels | None]:
+        """Sample ``video`` once; embed its frames and, when ``label``, label the same frames."""
         import numpy as np
 
         frames = self.sampler.sample(video)
@@ -275,7 +436,9 @@ class Pipeline:
         vectors = np.concatenate(
             [self.embedder.embed(frames.images[i : i + size]) for i in range(0, len(frames), size)]
         )
-        return frames.times, vectors
+        labeller = self._get_labeller() if label else None
+        labels = labeller.label(frames.images, frames.times) if labeller is not None else None
+        return frames.times, vectors, labels
 
     def match(
         self,
@@ -283,27 +446,58 @@ class Pipeline:
         k: int = 5,
         where: Mapping[str, Any] | None = None,
         *,
+        label: str | Sequence[str] | None = None,
         show_progress: bool | None = None,
     ) -> list[Match]:
         """The ``k`` library videos most similar to ``video``, best first.
 
-        Each :class:`avajams.Match` has its score (frame-level re-ranked) and its best-aligned
-        frame pairs. ``where`` filters on library metadata. ``show_progress`` applies to
-        building the model on first use.
+        Each :class:`avajams.Match` has its score (frame-level re-ranked), its best-aligned
+        frame pairs and its stored labels. ``where`` filters on library metadata, ``label`` on
+        the videos' ImageNet labels (all of them). ``show_progress`` applies to building the
+        model on first use.
         """
+        return self._match(video, k, where, label, show_progress, with_labels=False).matches
+
+    def match_with_labels(
+        self,
+        video: str | os.PathLike[str],
+        k: int = 5,
+        where: Mapping[str, Any] | None = None,
+        *,
+        label: str | Sequence[str] | None = None,
+        show_progress: bool | None = None,
+    ) -> LabelledMatches:
+        """:meth:`match`, plus the query's own labels, from the same sampled frames (none
+        when labels are off)."""
+        return self._match(video, k, where, label, show_progress, with_labels=True)
+
+    def _match(
+        self,
+        video: str | os.PathLike[str],
+        k: int,
+        where: Mapping[str, Any] | None,
+        label: str | Sequence[str] | None,
+        show_progress: bool | None,
+        *,
+        with_labels: bool,
+    ) -> LabelledMatches:
         from avajams.embedding import video_signature
 
         self._get_embedder(show_progress)
+        if with_labels:
+            self._get_labeller(show_progress)
         library = self.open_library(readonly=True)
-        times, vectors = self.embed_video(video)
+        times, vectors, labels = self._embed_and_label(video, label=with_labels)
         signature = video_signature(vectors, method=self.config.library.signature)
-        return library.search(
+        matches = library.search(
             signature,
             k=k,
             where=dict(where) if where is not None else None,
             query_frames=vectors,
             query_times=times,
+            label=label,
         )
+        return LabelledMatches(labels, matches)
 
     def report(
         self,
@@ -312,13 +506,18 @@ class Pipeline:
         *,
         k: int = 3,
         matches: Sequence[Match] | None = None,
+        query_labels: VideoLabels | None = None,
     ) -> Path:
-        """Write the match report picture (see :func:`avajams.report.write_report`) to ``out``."""
+        """Write the match report picture (see :func:`avajams.report.write_report`) to ``out``.
+
+        Without ``matches`` the video is matched (and labelled, when labels are on) first.
+        """
         from avajams.report import write_report
 
         if matches is None:
-            matches = self.match(video, k=k)
-        return write_report(video, matches, out).path
+            result = self.match_with_labels(video, k=k)
+            matches, query_labels = result.matches, result.query
+        return write_report(video, matches, out, query_labels=query_labels).path
 
     def build_mashup(self) -> Mashup:
         """The configured :class:`avajams.Mashup` (built once)."""

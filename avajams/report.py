@@ -1,8 +1,10 @@
 """The match report: a contact sheet of the query's frames beside the best-aligned frames.
 
-One row per match (best first). Each row starts with the match's rank, key and scores, then
+One row per match (best first). Each row starts with the match's rank, key and scores (and,
+when the library has labels, what the video shows and what it shares with the query), then
 shows up to ``pairs`` aligned pairs: the query frame and, next to it, the music-video frame it
-matched, each captioned with its time (and the pair's similarity). People would rather look
+matched, each captioned with its time (and the pair's similarity). With the query's labels the
+header says what the query shows. People would rather look
 than read; this is the picture behind ``avajams match --report``.
 """
 
@@ -17,9 +19,11 @@ from typing import TYPE_CHECKING, Literal
 from PIL import Image, ImageDraw, ImageFont
 
 from avajams.errors import OutputPathError, VideoDecodeError, VideoNotFoundError
+from avajams.labels import shared_labels
 
 if TYPE_CHECKING:
     from avajams.index import AlignedPair, Match
+    from avajams.labels import VideoLabels
 
 __all__ = ["Report", "Tile", "grab_frames", "write_report"]
 
@@ -29,6 +33,8 @@ _MUTED = (150, 150, 160)
 _MISSING = (70, 40, 40)
 _MARGIN = 12
 _HEADER = 34
+_LABELS_LINE = 18  # the header's "you show: ..." line, when the query has labels
+_SHARED = (120, 200, 140)
 _LABEL_WIDTH = 230
 _CAPTION = 18
 _PAIR_GAP = 14
@@ -124,11 +130,19 @@ def _top_pairs(match: Match, pairs: int) -> list[AlignedPair]:
     return sorted(best, key=lambda p: p.query_time)
 
 
-def report_size(rows: int, pairs: int, tile_size: tuple[int, int] = (160, 120)) -> tuple[int, int]:
-    """The picture's (width, height) for ``rows`` matches and ``pairs`` pairs per row."""
+def report_size(
+    rows: int,
+    pairs: int,
+    tile_size: tuple[int, int] = (160, 120),
+    *,
+    query_labels: bool = False,
+) -> tuple[int, int]:
+    """The picture's (width, height) for ``rows`` matches and ``pairs`` pairs per row
+    (``query_labels``: with the header line of the query's labels)."""
     tw, th = tile_size
     width = 2 * _MARGIN + _LABEL_WIDTH + pairs * (2 * tw + _INNER_GAP) + (pairs - 1) * _PAIR_GAP
-    height = _HEADER + rows * (th + _CAPTION + _ROW_GAP) + _MARGIN
+    header = _HEADER + (_LABELS_LINE if query_labels else 0)
+    height = header + rows * (th + _CAPTION + _ROW_GAP) + _MARGIN
     return width, height
 
 
@@ -139,12 +153,15 @@ def write_report(
     *,
     pairs: int = 4,
     tile_size: tuple[int, int] = (160, 120),
+    query_labels: VideoLabels | None = None,
 ) -> Report:
     """Draw the contact sheet for ``matches`` of ``query`` into the PNG file ``out``.
 
     Rows are the matches in the given order; each shows up to ``pairs`` of its best-aligned
     frame pairs (highest similarity, in query-time order). A music video whose file is
-    missing gets grey placeholder tiles rather than failing the report.
+    missing gets grey placeholder tiles rather than failing the report. Each match's labels
+    (``Match.labels``) are written under its scores; with ``query_labels`` the header lists
+    the query's and each row the labels both videos show.
     """
     if pairs < 1:
         raise ValueError(f"pairs must be at least 1, got {pairs}")
@@ -164,7 +181,10 @@ def write_report(
             frames = {}
         music_frames.append(frames)
 
-    width, height = report_size(max(1, len(matches)), pairs, tile_size)
+    width, height = report_size(
+        max(1, len(matches)), pairs, tile_size, query_labels=query_labels is not None
+    )
+    header = _HEADER + (_LABELS_LINE if query_labels is not None else 0)
     sheet = Image.new("RGB", (width, height), _BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     title_font, font, small = _font(16), _font(13), _font(11)
@@ -174,12 +194,15 @@ def write_report(
         fill=_TEXT,
         font=title_font,
     )
+    if query_labels is not None:
+        shown = ", ".join(query_labels.names()[:6]) or "(nothing recognised)"
+        draw.text((_MARGIN, _HEADER - 4), f"you show: {shown}", fill=_MUTED, font=font)
     tw, th = tile_size
     tiles: list[Tile] = []
     if not matches:
-        draw.text((_MARGIN, _HEADER), "no matches: the library is empty", fill=_MUTED, font=font)
+        draw.text((_MARGIN, header), "no matches: the library is empty", fill=_MUTED, font=font)
     for r, (match, row) in enumerate(zip(matches, chosen, strict=True)):
-        top = _HEADER + r * (th + _CAPTION + _ROW_GAP)
+        top = header + r * (th + _CAPTION + _ROW_GAP)
         name = Path(match.path).name if match.path else match.key
         draw.text((_MARGIN, top + 4), f"#{r + 1}", fill=_TEXT, font=font)
         draw.text((_MARGIN + 30, top + 4), _clip(name, 27), fill=_TEXT, font=font)
@@ -189,6 +212,16 @@ def write_report(
         )
         if match.path and match.key != match.path:
             draw.text((_MARGIN, top + 60), _clip(match.key, 30), fill=_MUTED, font=small)
+        bottom = top + th + _CAPTION  # the row's text must end above the next row
+        if match.labels and top + 90 <= bottom:
+            names = ", ".join(label.name for label in match.labels[:4])
+            draw.text((_MARGIN, top + 78), _clip(f"shows: {names}", 38), fill=_MUTED, font=small)
+        shared = shared_labels(query_labels.video, match.labels) if query_labels else ()
+        if shared and top + 106 <= bottom:
+            draw.text(
+                (_MARGIN, top + 94), _clip(f"both: {', '.join(shared)}", 38), fill=_SHARED,
+                font=small,
+            )  # fmt: skip
         if not row:
             draw.text(
                 (_MARGIN + _LABEL_WIDTH, top + th // 2), "no aligned frames", fill=_MUTED, font=font

@@ -19,6 +19,7 @@ from avajams.errors import AvajamsError
 _COMMAND_MODULES: list[str] = [
     "avajams.cli.index",
     "avajams.cli.match",
+    "avajams.cli.labels",
     "avajams.cli.mashup",
     "avajams.cli.model",
     "avajams.cli.demo",

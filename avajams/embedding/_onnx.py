@@ -232,23 +232,30 @@ class OnnxEmbedder:
         if self.labels is None:
             raise EmbedderError(
                 f"model {self.id} has no class logits; for ImageNet labels use "
-                "load_embedder('efficientnet_lite0'), or build Inception v3 with logits: "
-                "`avajams model fetch --source torchvision`"
+                "load_embedder('efficientnet_lite0') or avajams.labels.Labeller, or build "
+                "Inception v3 with logits: `avajams model fetch --source torchvision`"
             )
         images = check_images(images)
         if len(images) == 0:
             raise EmbedderError("classify needs at least one image")
         if isinstance(top, bool) or not isinstance(top, int) or top < 1:
             raise ConfigError(f"top must be a positive integer, got {top!r}")
-        logits = self._run(images, "logits", len(self.labels)).astype(np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits)
-        probs /= probs.sum(axis=1, keepdims=True)
+        probs = self.class_probabilities(images).astype(np.float64)
         return Classification(
             probabilities=probs.astype(np.float32),
             frames=[self._top(p, top) for p in probs],
             video=self._top(probs.mean(axis=0), top),
         )
+
+    def class_probabilities(self, images: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """Softmax over the class logits, ``(N, classes)``, of uint8 RGB images (N >= 1)."""
+        if self.labels is None:
+            raise EmbedderError(f"model {self.id} has no class logits")
+        logits = self._run(check_images(images), "logits", len(self.labels)).astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        return probs.astype(np.float32)
 
     def _top(self, probs: npt.NDArray[np.float64], top: int) -> list[tuple[str, float]]:
         assert self.labels is not None
