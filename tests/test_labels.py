@@ -213,7 +213,7 @@ def test_update_labels_a_library_indexed_before_labels(
     conn.executescript("DROP TABLE video_labels; DROP TABLE frame_labels;")
     conn.close()
     with VideoIndex.open(directory, readonly=True) as lib:
-        before = {k: lib.get(k).signature for k in lib.keys()}
+        before = {k: lib.get(k).signature for k in lib}
         assert lib.unlabelled() == sorted(before)
     (videos / "mv0.mp4").unlink()  # a file gone since it was indexed
     counting = CountingEmbedder()
