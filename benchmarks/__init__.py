@@ -67,6 +67,12 @@ BENCHMARKS: dict[str, Benchmark] = {
             "run_overlap",
             "indexing time vs embedding-only time on the same frames",
         ),
+        Benchmark(
+            "labels",
+            "benchmarks.e2e_bench",
+            "run_labels",
+            "indexing time with the ImageNet labeller beside the embedder vs without",
+        ),
         Benchmark("index", "benchmarks.index_bench", "run", "library add/search speed and recall"),
         Benchmark("render", "benchmarks.render_bench", "run", "mashup rendering speed"),
         Benchmark(

@@ -34,6 +34,7 @@ def test_registry_names_the_issue_benchmarks() -> None:
         "retrieval",
         "e2e",
         "overlap",
+        "labels",
         "index",
         "render",
         "cheap_inference",
@@ -56,7 +57,15 @@ def test_select_unknown_name_lists_the_choices() -> None:
 
 def test_own_benchmark_modules_import_and_expose_their_function() -> None:
     # index_bench / render_bench belong to other parts; ours must resolve without running
-    for name in ("sampling", "embedding", "retrieval", "e2e", "overlap", "cheap_inference"):
+    for name in (
+        "sampling",
+        "embedding",
+        "retrieval",
+        "e2e",
+        "overlap",
+        "labels",
+        "cheap_inference",
+    ):
         assert callable(benchmarks.BENCHMARKS[name].load())
 
 
