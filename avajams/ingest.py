@@ -526,13 +526,18 @@ class Indexer:
             return
         t0 = time.perf_counter()
         images = np.stack([image for _, _, image in live])
-        vectors = self.embedder.embed(images)
-        t1 = time.perf_counter()
-        self.timings["embed"] += t1 - t0
         probabilities = None
-        if self.labeller is not None:
-            probabilities = self.labeller.probabilities(images)
-            self.timings["label"] += time.perf_counter() - t1
+        if self.labeller is not None and self.labeller.shares_model_with(self.embedder):
+            # EfficientNet-Lite0 as the embedder: one run of it gives the labels too
+            vectors, probabilities = self.labeller.embed_with_probabilities(images)
+            self.timings["embed"] += time.perf_counter() - t0
+        else:
+            vectors = self.embedder.embed(images)
+            t1 = time.perf_counter()
+            self.timings["embed"] += t1 - t0
+            if self.labeller is not None:
+                probabilities = self.labeller.probabilities(images)
+                self.timings["label"] += time.perf_counter() - t1
         if self._frames_bar is not None:
             self._frames_bar.update(len(live))
         for row, (job, t, _) in enumerate(live):

@@ -171,6 +171,19 @@ class Labeller:
             return np.zeros((0, len(self.names)), np.float32)
         return self._model.class_probabilities(images)
 
+    def shares_model_with(self, embedder: object) -> bool:
+        """Whether ``embedder`` runs this labeller's very model (then one run gives both)."""
+        from avajams.embedding import OnnxEmbedder
+
+        return isinstance(embedder, OnnxEmbedder) and embedder.id == self.id
+
+    def embed_with_probabilities(
+        self, images: NDArray[np.uint8]
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Unit feature vectors and class probabilities from one run of the model: the
+        embedding an embedder with this model's id gives, and the labels' input."""
+        return self._model.embed_with_probabilities(images)
+
     def label(self, images: NDArray[np.uint8], times: ArrayLike | None = None) -> VideoLabels:
         """The labels of one video from its sampled frames (``times`` default 0, 1, 2, ...)."""
         if times is None:

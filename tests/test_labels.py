@@ -268,3 +268,31 @@ def test_labels_can_be_turned_off(
     assert all(m["labels"] == [] and m["shared_labels"] == [] for m in doc["matches"])
     assert main(argv) == 0
     assert "shows" not in capsys.readouterr().out
+
+
+def test_efficientnet_embedder_indexes_matches_and_labels_in_one_run(
+    media: Path, tmp_path: Path
+) -> None:
+    from avajams import EmbedderMismatchError
+
+    directory = tmp_path / "lite"
+    config = _config(directory, embedder={"kind": "efficientnet_lite0", "batch_size": 8})
+    with Pipeline(config) as pipe:
+        summary = pipe.index(media / "mv", show_progress=False)
+        assert summary.timings["label"] == 0.0  # the embedder's own run gave the labels
+        lib = pipe.open_library()
+        assert lib.embedder_id == pipe.embedder.id
+        assert lib.embedder_id.startswith("efficientnet_lite0-")
+        assert lib.dim == 1280
+        key = (media / "mv" / "mv2.mp4").resolve().as_posix()
+        labels = lib.labels(key)
+        assert labels is not None
+        assert set(labels.names()[:2]) == {"strawberry", "thatched roof"}
+        stored = lib.get(key).frames
+        frames = pipe.sampler.sample(media / "mv" / "mv2.mp4")
+        assert stored is not None
+        np.testing.assert_allclose(stored, pipe.embedder.embed(frames.images), atol=2e-3)
+        best = pipe.match(media / "clip.mp4", k=1)[0]
+        assert Path(best.path or "").name == "mv1.mp4"
+    with pytest.raises(EmbedderMismatchError, match="efficientnet_lite0-"):
+        VideoIndex.open(directory, embedder_id="inception_v3-fid2015-7ff4a85c3a63-stretch299")

@@ -251,23 +251,40 @@ class OnnxEmbedder:
         """Softmax over the class logits, ``(N, classes)``, of uint8 RGB images (N >= 1)."""
         if self.labels is None:
             raise EmbedderError(f"model {self.id} has no class logits")
-        logits = self._run(check_images(images), "logits", len(self.labels)).astype(np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits)
-        probs /= probs.sum(axis=1, keepdims=True)
-        return probs.astype(np.float32)
+        return _softmax(self._run(check_images(images), "logits", len(self.labels)))
 
     def _top(self, probs: npt.NDArray[np.float64], top: int) -> list[tuple[str, float]]:
         assert self.labels is not None
         order = np.argsort(-probs, kind="stable")[:top]
         return [(self.labels[i], float(probs[i])) for i in order]
 
+    def embed_with_probabilities(
+        self, images: npt.NDArray[np.uint8]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """``embed`` and :meth:`class_probabilities` of the same images from one run of a
+        model with class logits (what the labeller needs when it is also the embedder)."""
+        if self.labels is None:
+            raise EmbedderError(f"model {self.id} has no class logits")
+        images = check_images(images)
+        if len(images) == 0:
+            return np.zeros((0, self.dim), np.float32), np.zeros((0, len(self.labels)), np.float32)
+        features, logits = self._run_outputs(
+            images, [(self._output_name, self.dim), ("logits", len(self.labels))]
+        )
+        return l2_normalize(features), _softmax(logits)
+
     def _run(
         self, images: npt.NDArray[np.uint8], output: str, width: int
     ) -> npt.NDArray[np.float32]:
+        return self._run_outputs(images, [(output, width)])[0]
+
+    def _run_outputs(
+        self, images: npt.NDArray[np.uint8], outputs: list[tuple[str, int]]
+    ) -> list[npt.NDArray[np.float32]]:
         images = _resize(images, self.input_size)
         session = self._get_session()
-        out = np.empty((len(images), width), np.float32)
+        names = [name for name, _ in outputs]
+        outs = [np.empty((len(images), width), np.float32) for _, width in outputs]
         # concurrent single-threaded runs take equal shares of each batch
         step = -(-min(self.batch_size, len(images)) // self._workers)
         spans = [(s, min(s + step, len(images))) for s in range(0, len(images), step)]
@@ -275,15 +292,16 @@ class OnnxEmbedder:
         def run(span: tuple[int, int]) -> None:
             start, end = span
             batch = np.ascontiguousarray(images[start:end])
-            (result,) = session.run([output], {self._input_name: batch})
-            out[start:end] = result
+            results = session.run(names, {self._input_name: batch})
+            for out, result in zip(outs, results, strict=True):
+                out[start:end] = result
 
         if len(spans) > 1 and self._workers > 1:
             list(self._get_pool().map(run, spans))
         else:
             for span in spans:
                 run(span)
-        return out
+        return outs
 
     def _get_pool(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -311,6 +329,15 @@ class OnnxEmbedder:
             f"providers={[_provider_name(p) for p in self.providers]}, "
             f"batch_size={self.batch_size})"
         )
+
+
+def _softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Row-wise softmax, computed in float64."""
+    z = logits.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    probs = np.exp(z)
+    probs /= probs.sum(axis=1, keepdims=True)
+    return probs.astype(np.float32)
 
 
 def _usable_cores() -> int:
