@@ -156,18 +156,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from avajams.cli._shared import format_label_lines, format_matches
 
-    if result.query is not None:
-        print(f"query shows: {format_label_lines(result.query.video, 5)}")
     if not matches:
         print(f"no matches: the library at {directory} is empty or nothing passed --where")
     else:
         print(format_matches(matches))
-        if result.query is not None:
-            for rank, m in enumerate(matches, 1):
-                shared = result.shared(m)
-                own = format_label_lines(m.labels, 4) if m.labels else "(no labels)"
-                both = f"  both show: {', '.join(shared)}" if shared else ""
-                print(f"{rank:>2}  shows: {own}{both}")
+    if result.query is not None:
+        print(f"query shows: {format_label_lines(result.query.video, 5)}")
+        for rank, m in enumerate(matches, 1):
+            shared = result.shared(m)
+            own = format_label_lines(m.labels, 4) if m.labels else "(no labels)"
+            both = f"  both show: {', '.join(shared)}" if shared else ""
+            print(f"{rank:>2}  shows: {own}{both}")
     if report is not None:
         print(f"report: {report}")
     return 0
