@@ -12,7 +12,8 @@ embedder, library, mashup) are built lazily from it on first use. Indexing itsel
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -173,13 +174,7 @@ class Pipeline:
         return self._get_labeller()
 
     def _get_labeller(self, show_progress: bool | None = None) -> Labeller | None:
-        if self._labeller is None and self._labels_on:
-            from avajams.config import LabelsConfig
-
-            section = self.config.labels.model_copy(update={"enabled": True})
-            assert isinstance(section, LabelsConfig)
-            self._labeller = section.build(show_progress=show_progress)
-        return self._labeller
+        return self._require_labeller(show_progress) if self._labels_on else None
 
     @property
     def library_directory(self) -> Path:
@@ -303,39 +298,48 @@ class Pipeline:
         """Label library videos that have no labels (e.g. indexed before labels existed).
 
         Each file is decoded again with the configured sampler and its frames labelled; the
-        embeddings are not recomputed. ``keys`` picks the videos (default: every unlabelled
-        one). Works when ``[labels] enabled = false`` too: asking is enabling.
+        embeddings are not recomputed (the embedder is not even built). ``keys`` picks the
+        videos (default: every unlabelled one). Works when ``[labels] enabled = false`` too:
+        asking is enabling.
         """
         from avajams.ingest import LabelPass
 
-        labeller = self._labeller
-        if labeller is None:
-            from avajams.config import LabelsConfig
+        labeller = self._require_labeller(show_progress)
+        with self._labels_library(readonly=False) as library:
+            return LabelPass(
+                library,
+                labeller,
+                self.sampler,
+                batch_size=self.batch_size,
+                workers=self.config.sampler.workers,
+                queue_frames=self.config.sampler.queue_frames,
+                show_progress=show_progress,
+                progress=progress,
+            ).run(keys)
 
-            section = self.config.labels.model_copy(update={"enabled": True})
-            assert isinstance(section, LabelsConfig)
-            labeller = section.build(show_progress=show_progress)
-            assert labeller is not None
-            self._labeller = labeller
-        library = self._open_any_library()
-        return LabelPass(
-            library,
-            labeller,
-            self.sampler,
-            batch_size=self.batch_size,
-            workers=self.config.sampler.workers,
-            queue_frames=self.config.sampler.queue_frames,
-            show_progress=show_progress,
-            progress=progress,
-        ).run(keys)
+    def _require_labeller(self, show_progress: bool | None = None) -> Labeller:
+        """The labeller, built from ``[labels]`` even when labels are off for indexing."""
+        if self._labeller is None:
+            from avajams.labels import Labeller
 
-    def _open_any_library(self, *, readonly: bool = False) -> VideoIndex:
-        """The library for work that needs no embedder (labels): opened without checking the
-        embedder id."""
+            options = self.config.labels
+            self._labeller = Labeller(
+                providers=list(options.providers),
+                threads=options.threads,
+                show_progress=show_progress,
+            )
+        return self._labeller
+
+    @contextmanager
+    def _labels_library(self, *, readonly: bool) -> Iterator[VideoIndex]:
+        """The library for work on labels alone, which needs no embedder: the pipeline's open
+        handle when it has a suitable one, else one opened (without the embedder check, which
+        would build the embedder) for this call only."""
         if self._library is not None and (readonly or not self._library.readonly):
-            return self._library
+            yield self._library
+            return
         if self._library is not None and self._owns_library:
-            self._library.close()
+            self._library.close()  # a read-only handle; this call needs to write
             self._library = None
         from avajams.index import VideoIndex
 
@@ -348,59 +352,37 @@ class Pipeline:
                 "(avajams index DIR, or Pipeline.index)",
                 path=directory,
             ) from exc
-        self._library = library
-        return library
+        with library:
+            yield library
 
     def labels(
         self, video: str | os.PathLike[str], *, show_progress: bool | None = None
     ) -> VideoLabels:
         """The ImageNet labels of ``video``: the library's stored ones when the file is
         indexed and labelled (same content), else computed now from its sampled frames."""
-        from avajams.errors import LibraryError
+        from avajams.index import content_hash
 
         path = Path(video)
         if not path.is_file():
             raise VideoNotFoundError(f"no such video file: {path}", path=path)
-        try:
-            library = self._open_any_library(readonly=True)
-        except LibraryError:
-            library = None
-        if library is not None:
-            from avajams.index import content_hash
-
-            key = library.find_by_hash(content_hash(path))
-            stored = library.labels(key) if key is not None else None
+        if self._library is not None or self._library_exists():
+            with self._labels_library(readonly=True) as library:
+                key = library.find_by_hash(content_hash(path))
+                stored = library.labels(key) if key is not None else None
             if stored is not None:
                 return stored
-        return self._label_frames(video, show_progress=show_progress)
-
-    def _label_frames(
-        self, video: str | os.PathLike[str], *, show_progress: bool | None = None
-    ) -> VideoLabels:
-        labeller = self._labeller
-        if labeller is None:
-            from avajams.labels import Labeller
-
-            options = self.config.labels
-            labeller = Labeller(
-                providers=list(options.providers),
-                threads=options.threads,
-                show_progress=show_progress,
-            )
-            self._labeller = labeller
         frames = self.sampler.sample(video)
         if len(frames) == 0:
             from avajams.errors import VideoDecodeError
 
             raise VideoDecodeError(f"{video} has no frames to sample; is it a video?", path=video)
-        return labeller.label(frames.images, frames.times)
+        return self._require_labeller(show_progress).label(frames.images, frames.times)
 
     def find_label(self, name: str, *, min_probability: float = 0.0) -> list[tuple[str, float]]:
         """``(key, probability)`` of the library videos labelled ``name``, most probable
         first (see :meth:`avajams.VideoIndex.find_by_label`)."""
-        return self._open_any_library(readonly=True).find_by_label(
-            name, min_probability=min_probability
-        )
+        with self._labels_library(readonly=True) as library:
+            return library.find_by_label(name, min_probability=min_probability)
 
     def _library_exists(self) -> bool:
         """Whether the library exists (without building the embedder to open it)."""

@@ -296,3 +296,15 @@ def test_efficientnet_embedder_indexes_matches_and_labels_in_one_run(
         assert Path(best.path or "").name == "mv1.mp4"
     with pytest.raises(EmbedderMismatchError, match="efficientnet_lite0-"):
         VideoIndex.open(directory, embedder_id="inception_v3-fid2015-7ff4a85c3a63-stretch299")
+
+
+def test_labels_calls_never_bypass_the_embedder_check(library: Path, media: Path) -> None:
+    from avajams import EmbedderMismatchError
+
+    other = FakeEmbedder(dim=48, seed=7)  # not the embedder the library was built with
+    with Pipeline(_config(library), embedder=other) as pipe:
+        stored = pipe.labels(media / "mv" / "mv0.mp4")  # labels need no embedder
+        assert set(stored.names()[:2]) == {"Bullmastiff", "folding chair"}
+        assert pipe.find_label("beaker")[0][0].endswith("mv1.mp4")
+        with pytest.raises(EmbedderMismatchError):
+            pipe.match(media / "clip.mp4")
