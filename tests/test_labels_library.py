@@ -145,3 +145,20 @@ def test_a_library_made_before_labels_opens_and_migrates(tmp_path: Path) -> None
         assert entry.frames is not None
         assert entry.frames.shape == (2, 8)
         lib.check()
+
+
+def test_check_finds_damaged_labels(tmp_path: Path) -> None:
+    from avajams import LibraryCorruptError
+
+    with VideoIndex.create(tmp_path / "lib", dim=8, embedder_id="e") as lib:
+        lib.add("a", _vec(1), labels=_labels([("stage", 0.5)], frames=2))
+        lib.check()
+    conn = sqlite3.connect(tmp_path / "lib" / "catalogue.sqlite")
+    conn.execute("UPDATE frame_labels SET classes = x'0100'")  # one class for two frames
+    conn.commit()
+    conn.close()
+    with VideoIndex.open(tmp_path / "lib") as lib:
+        with pytest.raises(LibraryCorruptError, match="labels of"):
+            lib.labels("a")
+        with pytest.raises(LibraryCorruptError, match="failed its check"):
+            lib.check()

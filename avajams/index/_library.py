@@ -923,6 +923,14 @@ class VideoIndex:
                     np.isfinite(stored[0]).all() and np.isfinite(stored[1]).all()
                 ):
                     problems.append(f"video {row.key!r}: non-finite frame vectors or times")
+                try:
+                    tags = self._cat.get_labels(row.label)
+                except ValueError as exc:
+                    problems.append(f"video {row.key!r}: {exc}")
+                    continue
+                names = self._meta.get("label_names") or []
+                if tags is not None and tags.classes.size and tags.classes.max() >= len(names):
+                    problems.append(f"video {row.key!r}: labels name unknown classes")
             live = set(self._backend.labels())
             if live != set(labels):
                 problems.append(
