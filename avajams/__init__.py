@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from avajams.errors import (
     AvajamsError,
+    ClusterError,
     ConfigError,
     EmbedderError,
     EmbedderMismatchError,
@@ -66,6 +67,7 @@ _LAZY = {
 __all__ = [
     "AlignedPair",
     "AvajamsError",
+    "ClusterError",
     "ConfigError",
     "CutPlan",
     "Embedder",

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from avajams._progress import ProgressCallback
+from avajams._progress import Progress, ProgressCallback
 from avajams.config import (
     CustomConfig,
     CustomEmbedderConfig,
@@ -27,12 +27,15 @@ from avajams.config import (
     CustomSamplerConfig,
     EfficientNetConfig,
     EmbedderConfig,
+    ExecutorConfig,
     FrameSamplerConfig,
     InceptionConfig,
     LibraryConfig,
+    LocalExecutorConfig,
     MashupConfig,
     MoviePyMashupConfig,
     PipelineConfig,
+    RayExecutorConfig,
     RegisteredEmbedderConfig,
     SamplerConfig,
     import_object,
@@ -41,6 +44,7 @@ from avajams.errors import LibraryError, LibraryNotFoundError, VideoNotFoundErro
 from avajams.ingest import (
     VIDEO_EXTENSIONS,
     Indexer,
+    IndexInterrupted,
     IndexSummary,
     LabelSummary,
     find_videos,
@@ -69,11 +73,13 @@ __all__ = [
     "EmbedderConfig",
     "FrameSamplerConfig",
     "InceptionConfig",
+    "IndexInterrupted",
     "IndexSummary",
     "LabelledMatches",
     "LibraryConfig",
     "MashupConfig",
     "MoviePyMashupConfig",
+    "MusicChoice",
     "Pipeline",
     "PipelineConfig",
     "RegisteredEmbedderConfig",
@@ -100,6 +106,16 @@ class LabelledMatches:
         from avajams.labels import shared_labels
 
         return () if self.query is None else shared_labels(self.query.video, match.labels)
+
+
+@dataclass(frozen=True)
+class MusicChoice:
+    """The music video :meth:`Pipeline.choose_music` picked, and the better matches it passed
+    over with the reason for each (``"it has no soundtrack"``, ``"its file no longer exists"``)."""
+
+    match: Match
+    path: str
+    skipped: tuple[tuple[Match, str], ...] = ()
 
 
 class Pipeline:
@@ -133,6 +149,7 @@ class Pipeline:
         self._library: VideoIndex | None = opened
         self._owns_library = opened is None
         self._mashup = mashup
+        self._given = {"sampler": sampler is not None, "embedder": embedder is not None}
         self._labeller: Labeller | None = None if isinstance(labeller, bool) else labeller
         # None: as the config says; True or a Labeller: on; False: off
         self._labels_on = self.config.labels.enabled if labeller is None else labeller is not False
@@ -198,6 +215,18 @@ class Pipeline:
         from avajams.sampling import sampler_settings
 
         directory = self.config.library.resolved_directory()
+
+        def create_library() -> VideoIndex:
+            return VideoIndex.create(
+                directory,
+                dim=self.embedder.dim,
+                embedder_id=self.embedder.id,
+                backend=self.config.library.backend,
+                sampler_settings=sampler_settings(self.sampler),
+            )
+
+        if create and directory.exists() and not directory.is_dir():
+            create_library()  # raises: it cannot make a directory where a file is
         try:
             library = VideoIndex.open(directory, embedder_id=self.embedder.id, readonly=readonly)
         except LibraryNotFoundError as exc:
@@ -207,13 +236,7 @@ class Pipeline:
                     "(avajams index DIR, or Pipeline.index)",
                     path=directory,
                 ) from exc
-            library = VideoIndex.create(
-                directory,
-                dim=self.embedder.dim,
-                embedder_id=self.embedder.id,
-                backend=self.config.library.backend,
-                sampler_settings=sampler_settings(self.sampler),
-            )
+            library = create_library()
         self._library = library
         return library
 
@@ -248,6 +271,7 @@ class Pipeline:
         remove_missing: bool = False,
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
+        executor: ExecutorConfig | Mapping[str, Any] | None = None,
     ) -> IndexSummary:
         """Add the videos under ``paths`` to the library (created if needed).
 
@@ -257,11 +281,15 @@ class Pipeline:
         ``failed`` and skipped; every finished video is written to the library as it completes,
         so an interrupted run keeps what it did. ``remove_missing`` drops library entries whose
         file was under one of the given folders but no longer exists. Paths that hold no video
-        raise :class:`avajams.VideoNotFoundError` (and create no library).
+        raise :class:`avajams.VideoNotFoundError` (and create no library). Ctrl-C raises
+        :class:`~avajams.ingest.IndexInterrupted` (a ``KeyboardInterrupt``) with what was saved.
 
         Progress: bars for ``videos`` (done of total) and ``frames`` (embedded) when
         ``show_progress`` is true (None: when standard error is a terminal), and
         ``progress(stage, done, total)`` calls for the same two stages.
+
+        ``executor`` (default: the config's ``[executor]``) chooses where the work runs, e.g.
+        ``{"kind": "ray", "address": "auto"}`` for a Ray cluster (docs/scale.md).
         """
         from avajams.ingest import warn_if_settings_differ
 
@@ -271,6 +299,9 @@ class Pipeline:
         files = find_videos(roots)
         if not files and not (remove_missing and self._library_exists()):
             raise VideoNotFoundError(no_videos_message(roots), path=roots[0] if roots else None)
+        where = self._executor(executor)
+        if where.kind == "ray":
+            return self._index_on_ray(where, files, roots, remove_missing, show_progress, progress)
         embedder = self._get_embedder(show_progress)
         library = self.open_library(create=True)
         warn_if_settings_differ(library, self.sampler)
@@ -285,6 +316,55 @@ class Pipeline:
             show_progress=show_progress,
             progress=progress,
             labeller=self._get_labeller(show_progress),
+        )
+        return indexer.run(files, prune=roots if remove_missing else ())
+
+    def _executor(
+        self, executor: ExecutorConfig | Mapping[str, Any] | None
+    ) -> LocalExecutorConfig | RayExecutorConfig:
+        if executor is None:
+            return self.config.executor
+        if isinstance(executor, LocalExecutorConfig | RayExecutorConfig):
+            return executor
+        return PipelineConfig.from_mapping({"executor": dict(executor)}, source="executor").executor
+
+    def _index_on_ray(
+        self,
+        executor: RayExecutorConfig,
+        files: list[Path],
+        roots: list[Path],
+        remove_missing: bool,
+        show_progress: bool | None,
+        progress: ProgressCallback | None,
+    ) -> IndexSummary:
+        """Index on a Ray cluster (:mod:`avajams.ingest_ray`): the cluster builds the sampler
+        and embedder from their config sections, so live ones given to the pipeline cannot go."""
+        from avajams.errors import ConfigError
+        from avajams.ingest import warn_if_settings_differ
+        from avajams.ingest_ray import RayIndexer, driver_embedder_config
+
+        given = [name for name, live in self._given.items() if live]
+        if given:
+            raise ConfigError(
+                f"indexing on Ray builds the {' and '.join(given)} on the cluster from the "
+                f"configuration, but this pipeline was given live {' and '.join(given)} objects; "
+                "describe them in the config instead (e.g. [embedder] kind = "
+                '"package.module:Class")'
+            )
+        if self._embedder is None:
+            self._embedder = driver_embedder_config(self.config.embedder).build(
+                show_progress=show_progress
+            )
+        library = self.open_library(create=True)
+        warn_if_settings_differ(library, self.sampler)
+        indexer = RayIndexer(
+            library,
+            executor,
+            sampler=self.config.sampler,
+            embedder=self.config.embedder,
+            signature=self.config.library.signature,
+            show_progress=show_progress,
+            progress=progress,
         )
         return indexer.run(files, prune=roots if remove_missing else ())
 
@@ -397,30 +477,46 @@ class Pipeline:
         return True
 
     def embed_video(
-        self, video: str | os.PathLike[str]
+        self, video: str | os.PathLike[str], *, progress: ProgressCallback | None = None
     ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
-        """Sample and embed one video: (times (N,), unit frame vectors (N, dim))."""
-        times, vectors, _ = self._embed_and_label(video, label=False)
+        """Sample and embed one video: (times (N,), unit frame vectors (N, dim)).
+
+        ``progress(stage, done, total)`` is called for ``sampling`` (frames decoded, when the
+        sampler reports it) and ``embedding`` (frames embedded of the total).
+        """
+        times, vectors, _ = self._embed_and_label(video, label=False, progress=progress)
         return times, vectors
 
     def _embed_and_label(
-        self, video: str | os.PathLike[str], *, label: bool
+        self,
+        video: str | os.PathLike[str],
+        *,
+        label: bool,
+        progress: ProgressCallback | None = None,
     ) -> tuple[NDArray[np.float64], NDArray[np.float32], VideoLabels | None]:
         """Sample ``video`` once; embed its frames and, when ``label``, label the same frames."""
         import numpy as np
 
-        frames = self.sampler.sample(video)
+        from avajams.sampling import FrameSampler
+
+        sampler = self.sampler
+        if progress is not None and isinstance(sampler, FrameSampler):
+            frames = sampler.sample(video, show_progress=False, progress=progress)
+        else:
+            frames = sampler.sample(video)
         if len(frames) == 0:
             from avajams.errors import VideoDecodeError
 
             raise VideoDecodeError(f"{video} has no frames to sample; is it a video?", path=video)
         size = self.batch_size
-        vectors = np.concatenate(
-            [self.embedder.embed(frames.images[i : i + size]) for i in range(0, len(frames), size)]
-        )
+        chunks: list[NDArray[np.float32]] = []
+        with Progress("embedding", len(frames), unit="frame", show=False, callback=progress) as bar:
+            for i in range(0, len(frames), size):
+                chunks.append(self.embedder.embed(frames.images[i : i + size]))
+                bar.update(len(chunks[-1]))
         labeller = self._get_labeller() if label else None
         labels = labeller.label(frames.images, frames.times) if labeller is not None else None
-        return frames.times, vectors, labels
+        return frames.times, np.concatenate(chunks), labels
 
     def match(
         self,
@@ -438,7 +534,10 @@ class Pipeline:
         the videos' ImageNet labels (all of them). ``show_progress`` applies to building the
         model on first use.
         """
-        return self._match(video, k, where, label, show_progress, with_labels=False).matches
+        self._get_embedder(show_progress)
+        self.open_library(readonly=True)  # fail before embedding when there is no library
+        times, vectors = self.embed_video(video)
+        return self.match_vectors(times, vectors, k=k, where=where, label=label)
 
     def match_with_labels(
         self,
@@ -451,27 +550,29 @@ class Pipeline:
     ) -> LabelledMatches:
         """:meth:`match`, plus the query's own labels, from the same sampled frames (none
         when labels are off)."""
-        return self._match(video, k, where, label, show_progress, with_labels=True)
+        self._get_embedder(show_progress)
+        self._get_labeller(show_progress)
+        self.open_library(readonly=True)  # fail before embedding when there is no library
+        times, vectors, labels = self._embed_and_label(video, label=True)
+        matches = self.match_vectors(times, vectors, k=k, where=where, label=label)
+        return LabelledMatches(labels, matches)
 
-    def _match(
+    def match_vectors(
         self,
-        video: str | os.PathLike[str],
-        k: int,
-        where: Mapping[str, Any] | None,
-        label: str | Sequence[str] | None,
-        show_progress: bool | None,
+        times: NDArray[np.float64],
+        vectors: NDArray[np.float32],
+        k: int = 5,
+        where: Mapping[str, Any] | None = None,
         *,
-        with_labels: bool,
-    ) -> LabelledMatches:
+        label: str | Sequence[str] | None = None,
+    ) -> list[Match]:
+        """:meth:`match` for a video already embedded (``times``, ``vectors`` from
+        :meth:`embed_video`): re-matching with other options never re-embeds it."""
         from avajams.embedding import video_signature
 
-        self._get_embedder(show_progress)
-        if with_labels:
-            self._get_labeller(show_progress)
         library = self.open_library(readonly=True)
-        times, vectors, labels = self._embed_and_label(video, label=with_labels)
         signature = video_signature(vectors, method=self.config.library.signature)
-        matches = library.search(
+        return library.search(
             signature,
             k=k,
             where=dict(where) if where is not None else None,
@@ -479,7 +580,6 @@ class Pipeline:
             query_times=times,
             label=label,
         )
-        return LabelledMatches(labels, matches)
 
     def report(
         self,
@@ -488,18 +588,18 @@ class Pipeline:
         *,
         k: int = 3,
         matches: Sequence[Match] | None = None,
+        expected: str | os.PathLike[str] | None = None,
         query_labels: VideoLabels | None = None,
     ) -> Path:
-        """Write the match report picture (see :func:`avajams.report.write_report`) to ``out``.
-
-        Without ``matches`` the video is matched (and labelled, when labels are on) first.
-        """
+        """Write the match report picture (see :func:`avajams.report.write_report`) to ``out``;
+        ``expected``, when the right answer is known, marks it. Without ``matches`` the video
+        is matched (and labelled, when labels are on) first."""
         from avajams.report import write_report
 
         if matches is None:
             result = self.match_with_labels(video, k=k)
             matches, query_labels = result.matches, result.query
-        return write_report(video, matches, out, query_labels=query_labels).path
+        return write_report(video, matches, out, expected=expected, query_labels=query_labels).path
 
     def build_mashup(self) -> Mashup:
         """The configured :class:`avajams.Mashup` (built once)."""
@@ -508,17 +608,40 @@ class Pipeline:
         return self._mashup
 
     def best_music(self, video: str | os.PathLike[str]) -> Match:
-        """The library's best match for ``video`` whose file still exists."""
-        music, _ = self._best_music_path(video)
-        return music
+        """The library's best match for ``video`` usable as the music of a mashup."""
+        return self.choose_music(video).match
 
-    def _best_music_path(self, video: str | os.PathLike[str]) -> tuple[Match, str]:
-        for match in self.match(video, k=5):
-            if match.path is not None and Path(match.path).is_file():
-                return match, match.path
+    def choose_music(self, video: str | os.PathLike[str], k: int = 5) -> MusicChoice:
+        """The best of ``video``'s ``k`` best matches that a mashup can use: its file still
+        exists and has a soundtrack. Better matches passed over are in ``skipped``.
+
+        Raises :class:`avajams.MissingAudioError` when no candidate has a soundtrack (naming
+        the silent ones), :class:`avajams.LibraryError` when no candidate file exists.
+        """
+        from avajams.errors import MissingAudioError
+        from avajams.media import probe
+
+        skipped: list[tuple[Match, str]] = []
+        for match in self.match(video, k=k):
+            if match.path is None or not Path(match.path).is_file():
+                skipped.append((match, "its file no longer exists"))
+            elif not probe(match.path).has_audio:
+                skipped.append((match, "it has no soundtrack"))
+            else:
+                return MusicChoice(match, match.path, tuple(skipped))
+        silent = [m for m, reason in skipped if reason == "it has no soundtrack"]
+        if silent:
+            names = ", ".join(Path(m.path or m.key).name for m in silent)
+            raise MissingAudioError(
+                f"the matches for {video} that still exist have no soundtrack ({names}); a "
+                "mashup keeps the music video's sound, so pass a music video with sound "
+                "(--music FILE) or index some",
+                path=video,
+            )
         raise LibraryError(
             f"no music video in the library at {self.library_directory} matches {video} with "
-            "a file that still exists; index some music videos first (avajams index DIR)",
+            "a file that still exists and has a soundtrack; index some music videos first "
+            "(avajams index DIR)",
             path=self.library_directory,
         )
 
@@ -531,9 +654,15 @@ class Pipeline:
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
     ) -> RenderResult:
-        """Render the mashup of ``video`` with ``music`` (default: its best library match)."""
+        """Render the mashup of ``video`` with ``music`` (default: the best library match
+        with a soundtrack, see :meth:`choose_music`). ``out`` and the mashup options are
+        checked before matching."""
+        from avajams.mashup.render import check_output_path
+
+        mashup = self.build_mashup()
+        check_output_path(out, (video,) if music is None else (video, music))
         if music is None:
-            _, music = self._best_music_path(video)
-        return self.build_mashup().render(
+            music = self.choose_music(video).path
+        return mashup.render(
             user=video, music=music, out=out, show_progress=show_progress, progress=progress
         )

@@ -38,6 +38,7 @@ def test_registry_names_the_issue_benchmarks() -> None:
         "index",
         "render",
         "cheap_inference",
+        "web",
     ]
     for bench in benchmarks.BENCHMARKS.values():
         assert bench.module.startswith("benchmarks.")
@@ -65,6 +66,7 @@ def test_own_benchmark_modules_import_and_expose_their_function() -> None:
         "overlap",
         "labels",
         "cheap_inference",
+        "web",
     ):
         assert callable(benchmarks.BENCHMARKS[name].load())
 

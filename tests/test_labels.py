@@ -154,18 +154,21 @@ def test_report_picture_shows_labels(library: Path, media: Path, tmp_path: Path)
         assert image.size[1] == without.size[1] + 18
         labelled = np.asarray(image.convert("RGB"), dtype=np.int16)
         plain_rgb = np.asarray(without.convert("RGB"), dtype=np.int16)
-    # the header's "you show: ..." line: text between the title and the first row
-    assert (labelled[32:50, 12:400] > 100).sum() > 100
-    # every row says what its video shows (stored labels), in both pictures
-    assert (labelled[52 + 78 : 52 + 90, 12:230] > 100).sum() > 100
-    assert (plain_rgb[34 + 78 : 34 + 90, 12:230] > 100).sum() > 100
+    # the layout of avajams.report: a header of 80 px (98 with the query's labels), then rows
+    # whose left column says what the video shows (at +104) and what both show (at +122)
+    from avajams.report import _HEADER, _LABEL_WIDTH
+
+    top, plain_top, column = _HEADER + 18, _HEADER, slice(12, _LABEL_WIDTH)
+    assert (labelled[_HEADER - 10 : _HEADER + 8, 12:500] > 150).sum() > 100  # "you show: ..."
+    assert (labelled[top + 104 : top + 120, column] > 150).sum() > 100
+    assert (plain_rgb[plain_top + 104 : plain_top + 120, column] > 150).sum() > 100
 
     def green(a: npt.NDArray[np.int16]) -> int:
-        return int(((a[..., 1] > 150) & (a[..., 0] < 150)).sum())
+        return int(((a[..., 1] > 180) & (a[..., 0] < 120)).sum())
 
-    # the best match (mv1) shares "beaker" with the query: the green "both:" line
-    assert green(labelled[52 + 94 : 52 + 108, 12:230]) > 20
-    assert green(plain_rgb[34 + 94 : 34 + 108, 12:230]) == 0
+    # the best match (mv1) shares "beaker" with the query: the green "both show:" line
+    assert green(labelled[top + 122 : top + 140, column]) > 20
+    assert green(plain_rgb[plain_top + 122 : plain_top + 140, column]) == 0
 
 
 def test_labels_command(library: Path, media: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,8 +32,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from avajams.cli._shared import add_library_option, load_pipeline, show_progress
-from avajams.errors import ConfigError
+from avajams.cli._shared import (
+    UsageError,
+    add_library_option,
+    int_in_range,
+    load_pipeline,
+    show_progress,
+)
 
 if TYPE_CHECKING:
     from avajams.index import Match
@@ -54,7 +59,7 @@ def register(
         description="Find the library's music videos most similar to VIDEO, best first.",
     )
     parser.add_argument("video", metavar="VIDEO", help="the video to match")
-    parser.add_argument("-k", type=int, default=5, help="how many matches (default 5)")
+    parser.add_argument("-k", type=int_in_range(1), default=5, help="how many matches (default 5)")
     parser.add_argument("--json", action="store_true", help="print the matches as JSON")
     parser.add_argument(
         "--report", metavar="PNG", help="also draw a contact sheet of the aligned frames"
@@ -83,10 +88,10 @@ def _split_where(items: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"--where {item!r} must look like KEY=VALUE")
+            raise UsageError(f"--where {item!r} must look like KEY=VALUE")
         if key == "label":
             if not value:
-                raise ConfigError("--where label=NAME needs a label name")
+                raise UsageError("--where label=NAME needs a label name")
             labels.append(value)
             continue
         try:
@@ -123,8 +128,6 @@ def match_to_json(match: Match, rank: int, shared: Sequence[str] | None = None) 
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.k < 1:
-        raise ConfigError(f"-k must be at least 1, got {args.k}")
     where, label = _split_where(args.where)
     with load_pipeline(args) as pipe:
         result = pipe.match_with_labels(
