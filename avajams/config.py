@@ -328,14 +328,16 @@ class LabelsConfig(_Section):
 
 
 class LibraryConfig(_Section):
-    """The library on disk: an hnswlib index of signatures + a SQLite catalogue."""
+    """The library on disk: a SQLite catalogue + a nearest-neighbour index of signatures
+    (hnswlib with the ``hnsw`` extra, exact numpy search without it)."""
 
     kind: Literal["local"] = "local"
     """A library in one local directory (the only kind so far)."""
     directory: Path | None = None
     """Where the library lives (default: ``library`` in the user data directory)."""
     backend: Literal["auto", "hnsw", "exact"] = "auto"
-    """Nearest-neighbour search: hnswlib, exact numpy, or chosen by library size."""
+    """Nearest-neighbour search: hnswlib, exact numpy, or chosen by library size ("auto":
+    exact for small libraries and whenever hnswlib is not installed)."""
     signature: Literal["mean", "median"] = "mean"
     """How a video's frame vectors become its one signature vector."""
 
@@ -509,6 +511,11 @@ class PipelineConfig(_Section):
         """
         file = Path(path)
         try:
+            if file.exists() and not file.is_file():  # a FIFO or /dev/zero would never end
+                raise ConfigError(
+                    f"configuration file {file} is not a regular file; give a .toml or .json file",
+                    path=file,
+                )
             text = file.read_text(encoding="utf-8")
         except FileNotFoundError as exc:
             raise ConfigError(
@@ -516,6 +523,11 @@ class PipelineConfig(_Section):
             ) from exc
         except OSError as exc:
             raise ConfigError(f"cannot read configuration file {file}: {exc}", path=file) from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"configuration file {file} is not UTF-8 text ({exc}); save it as UTF-8",
+                path=file,
+            ) from exc
         suffix = file.suffix.lower()
         try:
             if suffix == ".toml":

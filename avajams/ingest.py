@@ -29,7 +29,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from avajams._progress import Progress, ProgressCallback
-from avajams.errors import AvajamsError, VideoNotFoundError
+from avajams.errors import (
+    AvajamsError,
+    VideoError,
+    VideoNotFoundError,
+    VideoTooLargeError,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -78,24 +83,56 @@ def find_videos(
     In directories only files with a video extension (case-insensitive) are taken, hidden
     files and folders are skipped; the result is sorted, without duplicates. A path that does
     not exist raises :class:`avajams.VideoNotFoundError`.
+
+    Discovery never reads a file and never fails on one: a symlink loop, a dangling symlink or
+    a FIFO is returned under its own (absolute) name, and indexing then reports and skips it.
+    A sub-folder that cannot be listed is logged and skipped.
     """
     suffixes = {e.lower() for e in extensions}
     found: dict[Path, None] = {}
+
+    def unreadable(error: OSError) -> None:
+        logger.warning("skipped folder %s: %s", error.filename, error.strerror or error)
+
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            for root, dirs, files in os.walk(path):
+            for root, dirs, files in os.walk(path, onerror=unreadable):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
                     if not name.startswith(".") and Path(name).suffix.lower() in suffixes:
-                        found.setdefault(Path(root, name).resolve(), None)
-        elif path.exists():
-            found.setdefault(path.resolve(), None)
+                        found.setdefault(real_path(Path(root, name)), None)
+        elif path.exists() or path.is_symlink():
+            found.setdefault(real_path(path), None)
         else:
             raise VideoNotFoundError(
                 f"{path} does not exist; give video files or folders that hold them", path=path
             )
     return sorted(found)
+
+
+def real_path(path: Path) -> Path:
+    """``path`` with symlinks resolved; a link that loops or dangles stays as it is (made
+    absolute), so that it is reported under its own name."""
+    try:
+        return path.resolve(strict=True)
+    except (OSError, RuntimeError):  # a symlink loop is a RuntimeError before Python 3.13
+        return path.absolute()
+
+
+def check_storable_name(path: Path) -> None:
+    """Raise :class:`VideoError` when ``path`` cannot be stored in a library: its name holds
+    bytes that are not UTF-8 (Python carries them as lone surrogates, which SQLite refuses)."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start : exc.end].encode("utf-8", "surrogateescape")
+        raise VideoError(
+            f"{text.encode('utf-8', 'backslashreplace').decode()}: the file name is not valid "
+            f"UTF-8 (byte(s) {bad!r}); rename the file (e.g. with convmv) to index it",
+            path=path,
+        ) from exc
 
 
 def no_videos_message(paths: Sequence[Path]) -> str:
@@ -178,7 +215,7 @@ class VideoJob:
     @classmethod
     def for_file(cls, number: int, path: Path) -> VideoJob:
         """The job for ``path``, keyed by its absolute path with forward slashes."""
-        return cls(number, path, path.resolve().as_posix())
+        return cls(number, path, real_path(path).as_posix())
 
 
 class LibraryWriter:
@@ -380,20 +417,31 @@ class _Decoders:
     def _decode(self, job: VideoJob) -> bool:
         """Hash, probe and sample one file into the queue; False once the decoders stopped."""
         from avajams.index import content_hash
-        from avajams.media import probe
+        from avajams.media import check_path, probe
 
         t0 = time.perf_counter()
+        # Checked before anything reads it: a FIFO or a device would block the hash forever.
+        check_path(job.path)
+        check_storable_name(job.path)
         job.content_hash = content_hash(job.path)
         t1 = time.perf_counter()
         job.duration = probe(job.path).duration
         if self._put((_Event.START, job, None)) is None:
             return False
-        count, blocked = 0, 0.0
+        count, blocked, used = 0, 0.0, 0
+        budget = getattr(self._sampler, "max_bytes", None)  # the limit match() applies
         frames = self._sampler.iter_frames(job.path)
         try:
             for t, image in frames:
                 if job.cancelled.is_set():
                     break
+                used += getattr(image, "nbytes", 0)
+                if isinstance(budget, int) and used > budget:
+                    raise VideoTooLargeError(
+                        f"{job.path}: sampled images exceed max_bytes={budget}; lower fps, "
+                        "size or max_duration, or raise max_bytes",
+                        path=job.path,
+                    )
                 waited = self._put((_Event.FRAME, job, (t, image)))
                 if waited is None:
                     return False
@@ -409,10 +457,16 @@ class _Decoders:
             self.decode_seconds += t2 - t1 - blocked  # not waiting for room
         return self._put((_Event.END, job, count)) is not None
 
-    def stop(self) -> None:
-        """Stop the threads (they may be blocked on a full queue) and join them; idempotent."""
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop the threads (they may be blocked on a full queue) and join them; idempotent.
+
+        Waits at most ``timeout`` seconds: a thread stuck in a call that never returns (a read
+        from a file system that hangs) is left behind as the daemon it is, never joined
+        forever, so Ctrl-C always ends a run.
+        """
         self._stop.set()
-        while any(t.is_alive() for t in self._threads):
+        deadline = time.monotonic() + timeout
+        while any(t.is_alive() for t in self._threads) and time.monotonic() < deadline:
             try:
                 while True:
                     self.queue.get_nowait()
@@ -420,6 +474,13 @@ class _Decoders:
                 pass
             for thread in self._threads:
                 thread.join(timeout=0.05)
+        stuck = [t.name for t in self._threads if t.is_alive()]
+        if stuck:
+            logger.warning(
+                "decoder thread(s) %s did not stop within %.1f s; left behind",
+                ", ".join(stuck),
+                timeout,
+            )
 
 
 class Indexer:

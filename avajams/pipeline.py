@@ -40,6 +40,7 @@ from avajams.config import (
     SamplerConfig,
     import_object,
 )
+from avajams.display import Matches
 from avajams.errors import LibraryError, LibraryNotFoundError, VideoNotFoundError
 from avajams.ingest import (
     VIDEO_EXTENSIONS,
@@ -526,18 +527,21 @@ class Pipeline:
         *,
         label: str | Sequence[str] | None = None,
         show_progress: bool | None = None,
-    ) -> list[Match]:
+    ) -> Matches:
         """The ``k`` library videos most similar to ``video``, best first.
 
         Each :class:`avajams.Match` has its score (frame-level re-ranked), its best-aligned
         frame pairs and its stored labels. ``where`` filters on library metadata, ``label`` on
         the videos' ImageNet labels (all of them). ``show_progress`` applies to building the
-        model on first use.
+        model on first use. The result is a list (:class:`avajams.display.Matches`) that a
+        notebook shows as a table with the aligned frames.
         """
         self._get_embedder(show_progress)
         self.open_library(readonly=True)  # fail before embedding when there is no library
         times, vectors = self.embed_video(video)
-        return self.match_vectors(times, vectors, k=k, where=where, label=label)
+        return Matches(
+            self.match_vectors(times, vectors, k=k, where=where, label=label), query=video
+        )
 
     def match_with_labels(
         self,
@@ -555,7 +559,7 @@ class Pipeline:
         self.open_library(readonly=True)  # fail before embedding when there is no library
         times, vectors, labels = self._embed_and_label(video, label=True)
         matches = self.match_vectors(times, vectors, k=k, where=where, label=label)
-        return LabelledMatches(labels, matches)
+        return LabelledMatches(labels, Matches(matches, query=video))
 
     def match_vectors(
         self,
@@ -565,14 +569,14 @@ class Pipeline:
         where: Mapping[str, Any] | None = None,
         *,
         label: str | Sequence[str] | None = None,
-    ) -> list[Match]:
+    ) -> Matches:
         """:meth:`match` for a video already embedded (``times``, ``vectors`` from
         :meth:`embed_video`): re-matching with other options never re-embeds it."""
         from avajams.embedding import video_signature
 
         library = self.open_library(readonly=True)
         signature = video_signature(vectors, method=self.config.library.signature)
-        return library.search(
+        found = library.search(
             signature,
             k=k,
             where=dict(where) if where is not None else None,
@@ -580,6 +584,7 @@ class Pipeline:
             query_times=times,
             label=label,
         )
+        return Matches(found)
 
     def report(
         self,

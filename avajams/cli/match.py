@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             "query_labels": None if result.query is None else result.query.to_json(),
             "report": str(report.resolve()) if report is not None else None,
         }
-        print(json.dumps(document, indent=2))
+        print(json.dumps(document, indent=2, allow_nan=False))
         return 0
     from avajams.cli._shared import format_label_lines, format_matches
 

@@ -10,6 +10,7 @@ commit — nothing next to embedding the video that produced it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -44,6 +45,8 @@ CREATE INDEX videos_content_hash ON videos(content_hash);
 CREATE INDEX videos_path ON videos(path);
 CREATE TABLE frames (label INTEGER PRIMARY KEY, times BLOB NOT NULL, vectors BLOB NOT NULL);
 """
+
+logger = logging.getLogger(__name__)
 
 #: Labels (added in avajams 0.2): created in new catalogues, and by the first writable open of
 #: an older one; a read-only handle on a library that has not got them reads "no labels".
@@ -95,7 +98,7 @@ def corrupt_hint(path: Path) -> str:
 
 @contextmanager
 def translate(path: Path) -> Iterator[None]:
-    """Turn sqlite3 errors into the library's typed errors."""
+    """Turn sqlite3 errors (and the OSErrors around them) into the library's typed errors."""
     try:
         yield
     except sqlite3.OperationalError as exc:
@@ -112,13 +115,70 @@ def translate(path: Path) -> Iterator[None]:
             raise LibraryCorruptError(
                 f"the catalogue {path} is damaged ({text}). {corrupt_hint(path)}", path=path
             ) from exc
-        raise LibraryError(f"the catalogue {path} could not be used: {text}", path=path) from exc
+        raise LibraryError(
+            f"the catalogue {path} could not be used: {text}{_hint(text, path)}", path=path
+        ) from exc
+    except sqlite3.IntegrityError as exc:
+        raise LibraryCorruptError(
+            f"the catalogue {path} contradicts itself ({exc}); VideoIndex.check() lists what "
+            f"is wrong. {corrupt_hint(path)}",
+            path=path,
+        ) from exc
     except sqlite3.DatabaseError as exc:
-        if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
+        if isinstance(exc, sqlite3.ProgrammingError):
             raise
         raise LibraryCorruptError(
             f"the catalogue {path} is damaged ({exc}). {corrupt_hint(path)}", path=path
         ) from exc
+    except json.JSONDecodeError as exc:
+        raise LibraryCorruptError(
+            f"the catalogue {path} holds a value that is not JSON ({exc}). {corrupt_hint(path)}",
+            path=path,
+        ) from exc
+    except OSError as exc:
+        raise LibraryError(
+            f"the catalogue {path} could not be used: {exc.strerror or exc}"
+            f"{_hint(exc.strerror or '')}",
+            path=path,
+        ) from exc
+
+
+def _hint(text: str, path: Path | None = None) -> str:
+    """What to do about an SQLite or OS error message (about a file at ``path``)."""
+    text = text.lower()
+    if path is not None and ("i/o" in text or "unable to open" in text) and _full(path):
+        text = "full"
+    if "readonly" in text or "read-only" in text:
+        return (
+            "; the library is read-only here (a read-only mount, file permissions or an "
+            "immutable file): matching still works, indexing needs a writable library"
+        )
+    if "full" in text or "no space" in text:
+        return "; the disk is full: free some space and retry (nothing was lost)"
+    if "unable to open" in text or "permission" in text:
+        return "; check that the library directory and its files are readable and writable"
+    if "i/o" in text:
+        return "; the disk reported an error: check it, then run VideoIndex.check()"
+    return ""
+
+
+def _full(path: Path) -> bool:
+    """Whether the file system holding ``path`` has (almost) no space left."""
+    import shutil
+
+    try:
+        return shutil.disk_usage(path.parent).free < 1 << 16
+    except OSError:
+        return False
+
+
+def _writable_directory(directory: Path) -> bool:
+    try:
+        if os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return False
+    except (OSError, AttributeError):  # no statvfs (Windows)
+        pass
+    return os.access(directory, os.W_OK)
 
 
 @dataclass(frozen=True)
@@ -153,10 +213,7 @@ class Catalogue:
         self._depth = 0
         with translate(path):
             if readonly:
-                uri = Path(path).resolve().as_uri() + "?mode=ro"
-                self.conn = sqlite3.connect(
-                    uri, uri=True, isolation_level=None, check_same_thread=False, timeout=10.0
-                )
+                self.conn = self._connect_readonly(path)
             else:
                 self.conn = sqlite3.connect(
                     path, isolation_level=None, check_same_thread=False, timeout=10.0
@@ -179,6 +236,54 @@ class Catalogue:
             "AND name IN ('video_labels', 'frame_labels')"
         ).fetchall()
         return len(rows) == 2
+
+    @staticmethod
+    def _connect_readonly(path: Path) -> sqlite3.Connection:
+        """A read-only connection; ``immutable`` on a read-only medium, where SQLite cannot
+        create the shared-memory file a WAL database needs (and nothing can be writing)."""
+        uri = Path(path).resolve().as_uri()
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(
+                uri + "?mode=ro",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=10.0,
+            )
+            conn.execute("PRAGMA schema_version").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            if conn is not None:
+                conn.close()
+            if _writable_directory(path.parent):
+                raise
+        wal = path.with_name(path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size > 0:
+            logger.warning(
+                "%s is on a read-only medium with a write-ahead log; changes still in %s are "
+                "not visible (open the library once where it is writable to fold them in)",
+                path,
+                wal.name,
+            )
+        return sqlite3.connect(
+            uri + "?mode=ro&immutable=1",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+
+    def check_writable(self) -> None:
+        """Raise LibraryError now, before any work, if the catalogue cannot be written (a
+        read-only mount, an immutable file): SQLite only says so at the first write."""
+        with translate(self.path):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute(
+                    "UPDATE meta SET value = value WHERE name = (SELECT min(name) FROM meta)"
+                )
+            finally:
+                self.conn.execute("ROLLBACK")
 
     @classmethod
     def initialise(cls, path: Path, meta: dict[str, Any]) -> None:
@@ -256,8 +361,29 @@ class Catalogue:
     _COLS = "key, label, path, duration, content_hash, num_frames, added_at, metadata"
 
     def _row(self, r: Sequence[Any], dim: int | None) -> Row:
-        sig = blob_to_sig(r[8], dim, f"video {r[0]!r}") if dim is not None else None
-        return Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), sig)
+        """A typed row; LibraryCorruptError naming the video when a value is not what the
+        schema promises (a hand-edited or damaged catalogue)."""
+        key = r[0]
+        try:
+            if not isinstance(key, str) or not isinstance(r[1], int):
+                raise ValueError("its key or label has the wrong type")
+            if not isinstance(r[5], int) or r[5] < 0:
+                raise ValueError(f"its frame count {r[5]!r} is not a count")
+            for what, value in (("duration", r[3]), ("time added", r[6])):
+                if value is not None and not isinstance(value, int | float):
+                    raise ValueError(f"its {what} {value!r} is not a number")
+            metadata = json.loads(r[7])
+            if not isinstance(metadata, dict):
+                raise ValueError("its metadata is not a JSON object")
+            sig = blob_to_sig(r[8], dim, f"video {key!r}") if dim is not None else None
+        except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+            raise LibraryCorruptError(
+                f"the catalogue {self.path} holds a damaged row for video {key!r} ({exc}). "
+                f"Remove that video (VideoIndex.remove) and index it again, or: "
+                f"{corrupt_hint(self.path)}",
+                path=self.path,
+            ) from exc
+        return Row(key, r[1], r[2], r[3], r[4], r[5], float(r[6] or 0.0), metadata, sig)
 
     def get(self, key: str, dim: int | None = None) -> Row | None:
         cols = self._COLS + (", signature" if dim is not None else "")
@@ -475,6 +601,12 @@ class Catalogue:
                 label: json.loads(md)
                 for label, md in self.conn.execute("SELECT label, metadata FROM videos")
             }
+
+    def max_label(self) -> int | None:
+        """The highest label in use (None for an empty library)."""
+        with translate(self.path):
+            value = self.conn.execute("SELECT max(label) FROM videos").fetchone()[0]
+        return None if value is None else int(value)
 
     def signatures(
         self, dim: int, labels: set[int] | None = None, batch: int = 4096
