@@ -28,6 +28,7 @@ from avajams.errors import INTERNAL_ERROR, INTERNAL_ERROR_EXIT, AvajamsError
 _COMMAND_MODULES: list[str] = [
     "avajams.cli.index",
     "avajams.cli.match",
+    "avajams.cli.labels",
     "avajams.cli.mashup",
     "avajams.cli.model",
     "avajams.cli.demo",

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,6 +44,7 @@ from avajams.index._backends import (
 from avajams.index._catalogue import Catalogue, Row, corrupt_hint, translate
 from avajams.index._rerank import rerank_scores
 from avajams.index._types import AlignedPair, Entry, Match
+from avajams.labels import Label, VideoLabels
 
 __all__ = [
     "AUTO_EXACT_LIMIT",
@@ -365,7 +366,9 @@ class VideoIndex:
                 "index_file": None,
             }
             Catalogue.initialise(path, meta)
-            return cls(d, Catalogue(path, readonly=False), lock, meta)
+            cat = Catalogue(path, readonly=False)
+            cat.migrate()
+            return cls(d, cat, lock, meta)
         except BaseException:
             lock.release()
             raise
@@ -426,6 +429,7 @@ class VideoIndex:
                 )
             if embedder_id is not None:
                 _check_embedder(meta["embedder_id"], embedder_id, d)
+            cat.migrate()  # adds the label tables to a library made before them
             return cls(d, cat, lock, meta, backend)
         except BaseException:
             if cat is not None:
@@ -685,12 +689,14 @@ class VideoIndex:
         content_hash: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         embedder_id: str | None = None,
+        labels: VideoLabels | None = None,
     ) -> None:
         """Add a video, or replace the one stored under ``key``.
 
         ``signature`` (dim,) and ``frames`` (n, dim) are normalised to unit length; frames are
         stored as float16. ``times`` are the frames' times in seconds (default 0, 1, 2, ...).
         ``metadata`` must be JSON-serialisable. ``embedder_id``, when given, must match.
+        ``labels`` (from :class:`avajams.Labeller`) are stored with it, in the same commit.
         """
         self._check_writable()
         if embedder_id is not None:
@@ -737,9 +743,125 @@ class VideoIndex:
             old = self._cat.upsert(row, fr, tm)
             self._meta["next_label"] = label + 1
             self._cat.write_meta(next_label=label + 1)
+            if labels is not None:
+                self._put_labels(label, key, labels)
             if old is not None:
                 self._pending.append(("remove", old, None, None))
             self._pending.append(("add", label, sig, md))
+
+    def set_labels(self, key: str, labels: VideoLabels) -> None:
+        """Store (or replace) the labels of the video under ``key`` (KeyError if absent)."""
+        self._check_writable()
+        with self._mutex, self.transaction():
+            row = self._cat.get(key)
+            if row is None:
+                raise KeyError(key)
+            self._put_labels(row.label, key, labels)
+
+    def _put_labels(self, label: int, key: str, labels: VideoLabels) -> None:
+        """Write ``labels`` of row ``label`` (inside a transaction), growing the name list."""
+        from avajams.index._catalogue import StoredLabels
+
+        stored_by = self._meta.get("labeller")
+        if stored_by is not None and stored_by != labels.labeller:
+            raise LibraryError(
+                f"the library {self._directory} holds labels made by {stored_by!r}, not "
+                f"{labels.labeller!r}; labels of different models do not mix — label it with "
+                f"{stored_by!r}, or index into a new library",
+                path=self._directory,
+            )
+        n = len(labels.frames)
+        if n == 0 or len(labels.times) != n:
+            raise VectorError(f"labels of {key!r} need one entry per frame, at least one frame")
+        if len({len(f) for f in labels.frames}) != 1:
+            raise VectorError(f"labels of {key!r} have a varying number of labels per frame")
+        names: list[str] = list(self._meta.get("label_names") or [])
+        index = {name: i for i, name in enumerate(names)}
+        for frame in labels.frames:
+            for item in frame:
+                if item.name not in index:
+                    index[item.name] = len(names)
+                    names.append(item.name)
+        classes = np.array([[index[x.name] for x in f] for f in labels.frames], dtype=np.int64)
+        probs = np.array([[x.probability for x in f] for f in labels.frames], dtype=np.float32)
+        if not (np.isfinite(probs).all() and np.isfinite(labels.times).all()):
+            raise VectorError(f"labels of {key!r} contain NaN or infinite values")
+        stored = StoredLabels(
+            [(x.name, float(x.probability)) for x in labels.video],
+            np.asarray(labels.times, dtype=np.float64),
+            classes,
+            probs,
+        )
+        self._cat.put_labels(label, stored)
+        if stored_by is None or len(names) != len(self._meta.get("label_names") or []):
+            self._cat.write_meta(labeller=labels.labeller, label_names=names)
+            self._meta["labeller"] = labels.labeller
+            self._meta["label_names"] = names
+
+    def labels(self, key: str) -> VideoLabels | None:
+        """The stored labels of the video under ``key`` (None when it has none; KeyError if
+        there is no such video)."""
+        self._check_open()
+        with self._mutex:
+            row = self._cat.get(key)
+            if row is None:
+                raise KeyError(key)
+            try:
+                stored = self._cat.get_labels(row.label)
+            except ValueError as exc:
+                raise LibraryCorruptError(
+                    f"the stored labels of video {key!r} are damaged ({exc}). "
+                    + corrupt_hint(self._cat.path),
+                    path=self._cat.path,
+                ) from exc
+            names = list(self._meta.get("label_names") or [])
+            labeller = str(self._meta.get("labeller") or "")
+        if stored is None:
+            return None
+        if stored.classes.size and int(stored.classes.max()) >= len(names):
+            raise LibraryCorruptError(
+                f"the stored labels of video {key!r} name classes the library does not list. "
+                + corrupt_hint(self._cat.path),
+                path=self._cat.path,
+            )
+        frames = tuple(
+            tuple(Label(names[c], float(p)) for c, p in zip(cs, ps, strict=True))
+            for cs, ps in zip(stored.classes.tolist(), stored.probabilities.tolist(), strict=True)
+        )
+        return VideoLabels(
+            labeller=labeller,
+            video=tuple(Label(n, p) for n, p in stored.video),
+            times=stored.times,
+            frames=frames,
+        )
+
+    def find_by_label(self, name: str, *, min_probability: float = 0.0) -> list[tuple[str, float]]:
+        """``(key, probability)`` of the videos with label ``name`` among their top classes,
+        most probable first (ties by key)."""
+        self._check_open()
+        with self._mutex:
+            found = self._cat.with_label(name, min_probability)
+            rows = self._cat.by_labels(list(found))
+        pairs = [(rows[label].key, p) for label, p in found.items() if label in rows]
+        return sorted(pairs, key=lambda item: (-item[1], item[0]))
+
+    def label_names(self) -> list[str]:
+        """Every label some video of the library has among its top classes, commonest first."""
+        self._check_open()
+        with self._mutex:
+            return self._cat.label_names()
+
+    def unlabelled(self) -> list[str]:
+        """Keys of the videos that have no labels yet (e.g. indexed before labels existed)."""
+        self._check_open()
+        with self._mutex:
+            return self._cat.unlabelled()
+
+    @property
+    def labeller(self) -> str | None:
+        """The id of the model whose labels this library holds (None: no labels yet)."""
+        value = self._meta.get("labeller")
+        return None if value is None else str(value)
 
     def remove(self, key: str) -> bool:
         """Remove the video stored under ``key``; returns whether there was one."""
@@ -830,15 +952,18 @@ class VideoIndex:
         candidates: int | None = None,
         rerank: Literal["chamfer", "symmetric"] = "chamfer",
         embedder_id: str | None = None,
+        label: str | Sequence[str] | None = None,
     ) -> list[Match]:
         """The ``k`` videos most similar to ``vector`` (a signature), best first.
 
         ``where`` keeps only videos whose metadata has every given key equal to the given
-        value (or, if callable, for which ``where(metadata)`` is true); ``k`` results are
-        returned whenever ``k`` videos qualify. With ``query_frames`` (n, dim) the top
-        ``candidates`` (default ``max(4*k, 20)``) by signature are re-ranked by frame-level
-        similarity (see docs/library.md) and each match carries its aligned frame pairs;
-        ``query_times`` are the query frames' times in seconds (default 0, 1, 2, ...).
+        value (or, if callable, for which ``where(metadata)`` is true); ``label`` keeps only
+        videos that have this ImageNet label (every one of these labels) among their top
+        classes; ``k`` results are returned whenever ``k`` videos qualify. With
+        ``query_frames`` (n, dim) the top ``candidates`` (default ``max(4*k, 20)``) by
+        signature are re-ranked by frame-level similarity (see docs/library.md) and each match
+        carries its aligned frame pairs; ``query_times`` are the query frames' times in seconds
+        (default 0, 1, 2, ...). Each match carries its stored labels.
         """
         self._check_open()
         if embedder_id is not None:
@@ -857,12 +982,18 @@ class VideoIndex:
             return []
         with self._mutex:
             allowed = None if where is None else self._allowed(where)
+            if label is not None:
+                names = [label] if isinstance(label, str) else list(label)
+                for name in names:
+                    having = set(self._cat.with_label(name))
+                    allowed = having if allowed is None else set(allowed) & having
             n = k if qf is None else max(candidates or max(4 * k, 20), k)
-            labels, sims = self._backend.search(q, n, allowed)
-            rows = self._cat.by_labels(labels.tolist())
+            found, sims = self._backend.search(q, n, allowed)
+            rows = self._cat.by_labels(found.tolist())
+            tags = self._cat.video_labels(found.tolist())
             results: list[Match] = []
-            for label, sim in zip(labels.tolist(), sims.tolist(), strict=True):
-                row = rows.get(label)
+            for row_label, sim in zip(found.tolist(), sims.tolist(), strict=True):
+                row = rows.get(row_label)
                 if row is None:  # removed by a writer since this read-only handle loaded
                     continue
                 score: float = sim
@@ -875,7 +1006,10 @@ class VideoIndex:
                         score, aligned = _rerank(qf, qt, stored, rerank)
                 if not math.isfinite(score):  # never hand NaN or inf to a caller
                     continue
-                results.append(Match(row.key, score, row.path, row.metadata, sim, aligned))
+                video_labels = tuple(Label(n, p) for n, p in tags.get(row_label, ()))
+                results.append(
+                    Match(row.key, score, row.path, row.metadata, sim, aligned, video_labels)
+                )
         results.sort(key=lambda m: (-m.score, -m.signature_score))
         return results[:k]
 
@@ -976,6 +1110,14 @@ class VideoIndex:
                     np.isfinite(stored[0]).all() and np.isfinite(stored[1]).all()
                 ):
                     problems.append(f"video {row.key!r}: non-finite frame vectors or times")
+                try:
+                    tags = self._cat.get_labels(row.label)
+                except ValueError as exc:
+                    problems.append(f"video {row.key!r}: {exc}")
+                    continue
+                names = self._meta.get("label_names") or []
+                if tags is not None and tags.classes.size and tags.classes.max() >= len(names):
+                    problems.append(f"video {row.key!r}: labels name unknown classes")
             live = set(self._backend.labels())
             if live != set(labels) - self._unusable:
                 problems.append(
