@@ -69,6 +69,12 @@ BENCHMARKS: dict[str, Benchmark] = {
             "run",
             "int8 quantisation and near-duplicate frame skipping: speed vs quality",
         ),
+        Benchmark(
+            "scale",
+            "benchmarks.scale_bench",
+            "run",
+            "local pipeline vs Ray on 1 and 2 nodes; decode cost per core; fp16; GPU rows",
+        ),
     )
 }
 

@@ -36,6 +36,7 @@ def test_registry_names_the_issue_benchmarks() -> None:
         "index",
         "render",
         "cheap_inference",
+        "scale",
     ]
     for bench in benchmarks.BENCHMARKS.values():
         assert bench.module.startswith("benchmarks.")
