@@ -19,6 +19,7 @@ reported in ``failed`` and skipped, as a video that does not decode is.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -206,13 +207,14 @@ class RayIndexer:
     def run(self, files: Sequence[Path], *, prune: Sequence[Path] = ()) -> IndexSummary:
         """Index ``files``; then drop entries of files gone from the folders in ``prune``."""
         started = time.perf_counter()
-        ray = _import_ray()
-        owns = self._connect(ray)
-        try:
-            _Pass(self, ray, files, started).run()
-        finally:
-            if owns:
-                ray.shutdown()
+        if files:
+            ray = _import_ray()
+            owns = self._connect(ray)
+            try:
+                _Pass(self, ray, files, started).run()
+            finally:
+                if owns:
+                    ray.shutdown()
         if prune:
             self.writer.remove_missing(prune)
         timings = {**self.timings, "total": time.perf_counter() - started}
@@ -276,7 +278,8 @@ class _Pass:
                 self._wait()
         finally:
             for actor in actors:
-                self.ray.kill(actor)
+                with contextlib.suppress(Exception):  # the cluster may be gone already
+                    self.ray.kill(actor)
             videos.close()
             frames.close()
 
@@ -400,6 +403,11 @@ class _Pass:
     def _wait(self) -> None:
         refs = [*self.starting, *self.inspecting, *self.decoding, *self.embedding]
         if not refs:
+            if self.decoded and not self.pool.has_free():
+                raise ClusterError(
+                    "every embedder actor of the run died and none could be restarted; "
+                    "see the Ray logs of the cluster (`ray logs`) and run again"
+                )
             return
         if not self.owner.actors and not self.starting:
             raise ClusterError("every embedder actor failed to start; see the warnings above")
