@@ -17,12 +17,12 @@ import numpy.typing as npt
 from avajams._testing.cluster import LocalCluster
 from avajams.testing import FakeEmbedder
 
-__all__ = ["TESTS", "LocalCluster", "PidEmbedder", "entries", "pids", "tests_cluster"]
+__all__ = ["TESTS", "LocalCluster", "PidEmbedder", "cluster_for_tests", "entries", "pids"]
 
 TESTS = Path(__file__).resolve().parent
 
 
-def tests_cluster(nodes: list[tuple[int, int]]) -> LocalCluster:
+def cluster_for_tests(nodes: list[tuple[int, int]]) -> LocalCluster:
     """A cluster whose workers can import the test modules."""
     return LocalCluster(nodes, pythonpath=[str(TESTS)])
 

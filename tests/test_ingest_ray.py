@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ray_cluster import LocalCluster, entries, pids, tests_cluster
+from ray_cluster import LocalCluster, cluster_for_tests, entries, pids
 
 from avajams import ClusterError, FrameSampler, Pipeline, PipelineConfig
 from avajams.config import RayExecutorConfig
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.ray
 def cluster() -> Iterator[LocalCluster]:
     import ray
 
-    nodes = tests_cluster([(1, 0), (1, 1)])
+    nodes = cluster_for_tests([(1, 0), (1, 1)])
     try:
         nodes.start()
         yield nodes
