@@ -126,7 +126,23 @@ class LibraryCorruptError(LibraryError, ValueError):
 
 
 class LibraryLockedError(LibraryError, BlockingIOError):
-    """Another process holds the library's write lock."""
+    """Another process holds the library's write lock (or keeps its catalogue busy).
+
+    ``write_lock`` is True for the write lock, whose holder's process id is ``holder`` when
+    known; the message advises the Python API (a command line gives its own advice).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        write_lock: bool = False,
+        holder: int | None = None,
+    ) -> None:
+        super().__init__(message, path=path)
+        self.write_lock = write_lock
+        self.holder = holder
 
 
 class EmbedderMismatchError(LibraryError, ValueError):

@@ -28,7 +28,7 @@ def test_cli_index_into_a_file_is_exit_1(
     config.write_text('[embedder]\nkind = "avajams.testing:FakeEmbedder"\n')
     assert main(["index", "--config", str(config), "--library", str(blocker), str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"avajams: error: {blocker} is a file, not a library directory")
+    assert err.startswith("avajams: error: cannot create the library directory")
     assert "Traceback" not in err
 
 

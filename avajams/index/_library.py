@@ -97,14 +97,17 @@ class _WriteLock:
         try:
             self._lock(self._fd)
         except OSError as exc:
-            holder = os.pread(self._fd, 32, 0).decode(errors="replace").strip()
+            text = os.pread(self._fd, 32, 0).decode(errors="replace").strip()
             os.close(self._fd)
             self._fd = None
-            who = f" (process {holder})" if holder else ""
+            holder = int(text) if text.isdigit() else None
+            who = f" (process {holder})" if holder is not None else ""
             raise LibraryLockedError(
                 f"the library {path.parent} is open for writing by another process{who}; "
                 "close it there first, or open this one with readonly=True",
                 path=path.parent,
+                write_lock=True,
+                holder=holder,
             ) from exc
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
