@@ -42,12 +42,17 @@ if TYPE_CHECKING:
     from avajams.config import EmbedderConfig, RayExecutorConfig, SamplerConfig
     from avajams.index import VideoIndex
 
-__all__ = ["RayIndexer", "driver_embedder_config"]
+__all__ = ["GPU_BATCH_SIZE", "RayIndexer", "actor_embedder_config", "driver_embedder_config"]
 
 logger = logging.getLogger(__name__)
 
 #: Seconds the driver waits at most for an embedder actor to start before it says why not.
 ACTOR_START_TIMEOUT = 600.0
+
+#: Frames per inference call of the Inception embedder on an actor given GPUs, unless the
+#: config sets ``batch_size``: a GPU needs far larger batches than a CPU's 16 to be kept busy
+#: (a usual choice for Inception-sized networks; not measured here, no GPU was lent).
+GPU_BATCH_SIZE = 128
 
 
 # --- what runs on the cluster ---------------------------------------------------------------
@@ -155,6 +160,17 @@ def driver_embedder_config(embedder: EmbedderConfig) -> EmbedderConfig:
 
     if isinstance(embedder, InceptionConfig):
         return embedder.model_copy(update={"providers": ("CPUExecutionProvider",)})
+    return embedder
+
+
+def actor_embedder_config(embedder: EmbedderConfig, gpus: float) -> EmbedderConfig:
+    """The embedder config an actor builds: on GPUs, the Inception embedder's batch size is
+    :data:`GPU_BATCH_SIZE` unless the config sets one."""
+    from avajams.config import InceptionConfig
+
+    unset = "batch_size" not in embedder.model_fields_set
+    if gpus > 0 and isinstance(embedder, InceptionConfig) and unset:
+        return embedder.model_copy(update={"batch_size": GPU_BATCH_SIZE})
     return embedder
 
 
@@ -312,14 +328,15 @@ class _Pass:
                 fit,
             )
         self.decode_slots = max(1, math.floor(cpus / config.decode_cpus))
-        batch_size = config.batch_size or self.owner.embedder.batch_size
+        embedder = actor_embedder_config(self.owner.embedder, config.gpus_per_actor)
+        batch_size = config.batch_size or embedder.batch_size
         remote = self.ray.remote(
             num_cpus=config.cpus_per_actor,
             num_gpus=config.gpus_per_actor,
             max_restarts=-1,  # a node may die many times in a long run
             max_task_retries=config.retries,
         )(_EmbedActor)
-        actors = [remote.remote(self.owner.embedder, batch_size) for _ in range(fit)]
+        actors = [remote.remote(embedder, batch_size) for _ in range(fit)]
         self.actor_count = len(actors)
         self.starting = {actor.info.remote(): actor for actor in actors}
         self.started_waiting = time.perf_counter()
