@@ -160,7 +160,8 @@ def test_match_report_picture(
         assert image.format == "PNG"
         from avajams.report import report_size
 
-        assert image.size == report_size(3, 4)
+        # labels are on by default: the header also says what the query shows
+        assert image.size == report_size(3, 4, query_labels=True)
 
 
 def test_runtime_errors_exit_1_with_one_line(

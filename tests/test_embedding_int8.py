@@ -83,7 +83,6 @@ def test_calibration_images_are_fixed_photo_crops() -> None:
 
 
 def test_precision_is_validated_before_any_model_work() -> None:
-    # fp16 became a valid precision (test_embedding_fp16.py); bf16 is not one
     with pytest.raises(ConfigError, match="precision must be 'fp32', 'int8' or 'fp16'"):
         OnnxEmbedder.inception_v3(precision="bf16")
 

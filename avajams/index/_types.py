@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from avajams.labels import Label
+
 
 @dataclass(frozen=True)
 class AlignedPair:
@@ -30,6 +32,7 @@ class Match:
     passed ``query_frames`` (and the video has stored frames), else the signature cosine.
     ``signature_score`` is always the signature cosine. ``aligned`` holds, for every query
     frame in time order, its best-matching frame of this video (empty without query frames).
+    ``labels`` are the video's stored ImageNet labels, best first (empty when it has none).
     """
 
     key: str
@@ -38,6 +41,7 @@ class Match:
     metadata: dict[str, Any]
     signature_score: float
     aligned: tuple[AlignedPair, ...] = ()
+    labels: tuple[Label, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
