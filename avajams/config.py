@@ -215,7 +215,7 @@ class InceptionConfig(_EmbedderSection):
     source: str = "fid2015"
     """Where the weights come from (see ``avajams model fetch --source``)."""
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
-    """onnxruntime execution providers in order of preference; ``["auto"]``: TensorRT, CUDA,
+    """onnxruntime execution providers in order of preference; `["auto"]`: TensorRT, CUDA,
     then CPU, whichever this machine's onnxruntime offers."""
     threads: Annotated[int, Field(ge=0)] = 0
     """Threads of one onnxruntime run; 0: one single-threaded run per core, sharing each batch."""
@@ -365,27 +365,27 @@ class LocalExecutorConfig(_Section):
 
 
 class RayExecutorConfig(_Section):
-    """Index on a Ray cluster (``pip install 'avajams[ray]'``): decoding as Ray tasks, embedding
+    """Index on a Ray cluster (`pip install 'avajams[ray]'`): decoding as Ray tasks, embedding
     in actors that each load the model once, results streamed to the one library writer here.
     Every node must see the video files at the same paths (docs/scale.md)."""
 
     kind: Literal["ray"] = "ray"
     """Ray tasks decode, Ray actors embed, this process writes the library."""
     address: str = "auto"
-    """The cluster: ``"auto"`` (``RAY_ADDRESS`` or the one ``ray start`` began on this machine),
-    ``"local"`` (a private one-machine cluster for this run), ``"host:port"`` or
-    ``"ray://host:port"``."""
+    """The cluster: `"auto"` (`RAY_ADDRESS` or the one `ray start` began on this machine),
+    `"local"` (a private one-machine cluster for this run), `"host:port"` or
+    `"ray://host:port"`."""
     actors: Annotated[int, Field(ge=1)] = 1
     """Embedder actors; each loads the model once and embeds one video at a time."""
     cpus_per_actor: Annotated[float, Field(ge=0)] = 1.0
     """CPUs Ray reserves for each embedder actor."""
     gpus_per_actor: Annotated[float, Field(ge=0)] = 0.0
     """GPUs Ray reserves for each embedder actor (e.g. 1, or 0.5 to share a GPU); with GPUs,
-    set the embedder's ``providers`` to ``["auto"]`` or name the CUDA provider."""
+    set the embedder's `providers` to `["auto"]` or name the CUDA provider."""
     decode_cpus: Annotated[float, Field(gt=0)] = 1.0
     """CPUs Ray reserves for each decoding task (one video each)."""
     batch_size: Annotated[int, Field(ge=1)] | None = None
-    """Frames per inference call in an actor (default: the embedder's ``batch_size``)."""
+    """Frames per inference call in an actor (default: the embedder's `batch_size`)."""
     videos_in_flight: Annotated[int, Field(ge=1)] | None = None
     """Videos decoded or being embedded at once, bounding the object store's memory (default:
     two per actor plus one per decoding slot of the cluster)."""

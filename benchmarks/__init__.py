@@ -87,6 +87,12 @@ BENCHMARKS: dict[str, Benchmark] = {
             "run",
             "avajams serve: upload to result page, RSS during a big upload, health p99",
         ),
+        Benchmark(
+            "scale",
+            "benchmarks.scale_bench",
+            "run",
+            "local pipeline vs Ray on 1 and 2 nodes; decode cost per core; fp16; GPU rows",
+        ),
     )
 }
 

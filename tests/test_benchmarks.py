@@ -39,6 +39,7 @@ def test_registry_names_the_issue_benchmarks() -> None:
         "render",
         "cheap_inference",
         "web",
+        "scale",
     ]
     for bench in benchmarks.BENCHMARKS.values():
         assert bench.module.startswith("benchmarks.")
