@@ -289,6 +289,10 @@ class LibraryConfig(_Section):
     """Nearest-neighbour search: hnswlib, exact numpy, or chosen by library size."""
     signature: Literal["mean", "median"] = "mean"
     """How a video's frame vectors become its one signature vector."""
+    match: Literal["regions", "frames"] = "regions"
+    """How `match` compares a query: `regions` (the whole frame and the regions a video may
+    fill — picture-in-picture, a filmed screen, black bars — each aligned in time with the
+    candidates) or `frames` (whole frames only, each query frame's best match averaged)."""
 
     def resolved_directory(self) -> Path:
         """The library directory, defaults applied."""
@@ -1010,13 +1014,23 @@ class Pipeline:
         """The ``k`` library videos most similar to ``video``, best first.
 
         Each :class:`avajams.Match` has its score (frame-level re-ranked) and its best-aligned
-        frame pairs. ``where`` filters on library metadata. ``show_progress`` applies to
-        building the model on first use.
+        frame pairs; with ``[library] match = "regions"`` (the default) also the ``span`` of
+        the query that aligned with it and, for a region, its ``box``. ``where`` filters on
+        library metadata. ``show_progress`` applies to building the model on first use.
         """
         from avajams.embedding import video_signature
 
         self._get_embedder(show_progress)
         library = self.open_library(readonly=True)
+        if self.config.library.match == "regions":
+            from avajams._match import query_tracks
+
+            tracks = query_tracks(
+                video, self.sampler, self.embedder, self.embed_video, batch_size=self.batch_size
+            )
+            return library.search_tracks(
+                tracks, k=k, where=dict(where) if where is not None else None
+            )
         times, vectors = self.embed_video(video)
         signature = video_signature(vectors, method=self.config.library.signature)
         return library.search(

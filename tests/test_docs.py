@@ -118,9 +118,13 @@ def test_cli_json_schema_is_documented() -> None:
     assert set(example) == {"schema", "query", "library", "matches", "report"}
     match = example["matches"][0]
     assert set(match) == {
-        "rank", "key", "path", "score", "signature_score", "metadata", "aligned",
+        "rank", "key", "path", "score", "signature_score", "metadata", "aligned", "span", "box",
     }  # fmt: skip
     assert set(match["aligned"][0]) == {"query_time", "music_time", "similarity"}
+    assert set(match["span"]) == {
+        "query_start", "query_end", "music_start", "music_end", "similarity", "frames",
+    }  # fmt: skip
+    assert len(match["box"]) == 4
     from avajams.cli.match import JSON_SCHEMA_VERSION
 
     assert example["schema"] == JSON_SCHEMA_VERSION

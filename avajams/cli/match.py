@@ -14,7 +14,12 @@
           "metadata": {...},
           "aligned": [                    # one per query frame, in query time order
             {"query_time": 0.0, "music_time": 2.0, "similarity": 0.95}, ...
-          ]
+          ],
+          "span": {                       # the stretch that aligned, or null
+            "query_start": 0.0, "query_end": 4.0, "music_start": 2.0, "music_end": 6.0,
+            "similarity": 0.9, "frames": 5
+          } | null,
+          "box": [x0, y0, x1, y1] | null  # the part of the query frame (fractions), or null
         }, ...
       ],
       "report": "/abs/path/match.png" | null
@@ -95,6 +100,17 @@ def match_to_json(match: Match, rank: int) -> dict[str, Any]:
             }
             for p in match.aligned
         ],
+        "span": None
+        if match.span is None
+        else {
+            "query_start": float(match.span.query_start),
+            "query_end": float(match.span.query_end),
+            "music_start": float(match.span.music_start),
+            "music_end": float(match.span.music_end),
+            "similarity": float(match.span.similarity),
+            "frames": int(match.span.frames),
+        },
+        "box": None if match.box is None else [float(v) for v in match.box],
     }
 
 

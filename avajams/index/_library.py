@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,8 +38,8 @@ from avajams.index._backends import (
     file_digest,
 )
 from avajams.index._catalogue import Catalogue, Row, corrupt_hint
-from avajams.index._rerank import rerank_scores
-from avajams.index._types import AlignedPair, Entry, Match
+from avajams.index._rerank import align_tracks, rerank_scores
+from avajams.index._types import AlignedPair, Box, Entry, Match, QueryTrack, Span
 
 __all__ = [
     "AUTO_EXACT_LIMIT",
@@ -714,6 +714,83 @@ class VideoIndex:
         results.sort(key=lambda m: (-m.score, -m.signature_score))
         return results[:k]
 
+    def search_tracks(
+        self,
+        tracks: Sequence[QueryTrack],
+        k: int = 5,
+        where: Where | None = None,
+        *,
+        candidates: int | None = None,
+        embedder_id: str | None = None,
+    ) -> list[Match]:
+        """The ``k`` videos that best align in time with any of the query's ``tracks``.
+
+        Each :class:`QueryTrack` is one sequence of query frame vectors: the whole frame, or a
+        region of it (its ``box``). Stage one: every track's signature (the mean of its frames)
+        finds its ``candidates`` nearest videos (default ``max(4*k, 20)``). Stage two, on those
+        alone: each track is aligned with each candidate's stored frames — the best run of
+        consecutive frames matched in order at up to 2x faster or slower, each pair counted
+        by how far it beats what the median candidate reaches for that query frame — and a
+        video scores its best track's run. Each match carries the ``span`` that aligned, the
+        ``box`` of its track, and per query frame of that track the aligned pair. Videos added
+        without frames score 0 (ranked by signature among themselves).
+        """
+        self._check_open()
+        if embedder_id is not None:
+            self.check_embedder(embedder_id)
+        if not isinstance(k, int) or k < 0:
+            raise ConfigError(f"k must be a non-negative integer, not {k!r}")
+        if not tracks:
+            raise ConfigError("search_tracks needs at least one query track")
+        prepared: list[tuple[NDArray[np.float32], NDArray[np.float64], Box | None]] = []
+        for i, track in enumerate(tracks):
+            if not isinstance(track, QueryTrack):
+                raise ConfigError(f"track {i} is a {type(track).__name__}, not a QueryTrack")
+            fr = _unit_rows(track.frames, self._dim, f"frames of track {i}", matrix=True)
+            tm = _times(track.times, len(fr), f"times of track {i}")
+            prepared.append((fr, tm, _box(track.box, i)))
+        if k == 0:
+            return []
+        n = max(candidates or max(4 * k, 20), k)
+        with self._mutex:
+            allowed = None if where is None else self._allowed(where)
+            pool: dict[int, float] = {}
+            for fr, _, _ in prepared:
+                sig = _unit_rows(fr.mean(axis=0), self._dim, "track signature", matrix=False)
+                labels, sims = self._backend.search(sig, n, allowed)
+                for label, sim in zip(labels.tolist(), sims.tolist(), strict=True):
+                    pool[label] = max(sim, pool.get(label, -2.0))
+            rows = self._cat.by_labels(list(pool))
+            found = [(label, row) for label, row in rows.items() if row is not None]
+            stored = [(label, row, self._frames(row)) for label, row in found]
+        with_frames = [(label, row, f) for label, row, f in stored if f is not None]
+        ranked = align_tracks([fr for fr, _, _ in prepared], [f[0] for _, _, f in with_frames])
+        results: list[Match] = []
+        for (label, row, (vframes, vtimes)), result in zip(with_frames, ranked, strict=True):
+            qf, qt, box = prepared[result.track]
+            run = dict(result.alignment.pairs)
+            aligned = []
+            for i in range(len(qf)):
+                j = run.get(i, int(result.best[i]))
+                sim = float(qf[i] @ vframes[j])
+                aligned.append(AlignedPair(float(qt[i]), float(vtimes[j]), sim))
+            span = None
+            if result.alignment.pairs:
+                (i0, j0), (i1, j1) = result.alignment.pairs[0], result.alignment.pairs[-1]
+                span = Span(
+                    float(qt[i0]), float(qt[i1]), float(vtimes[j0]), float(vtimes[j1]),
+                    result.alignment.similarity, result.alignment.length,
+                )  # fmt: skip
+            results.append(
+                Match(row.key, result.alignment.score, row.path, row.metadata, pool[label],
+                      tuple(aligned), span, box if span is not None else None)
+            )  # fmt: skip
+        for label, row, f in stored:
+            if f is None:
+                results.append(Match(row.key, 0.0, row.path, row.metadata, pool[label]))
+        results.sort(key=lambda m: (-m.score, -m.signature_score))
+        return results[:k]
+
     def _allowed(self, where: Where) -> Set[int]:
         match = _matcher(where)
         if self._md_cache is None:
@@ -856,6 +933,22 @@ def _rerank(
         for i, (j, s) in enumerate(zip(best.tolist(), best_sim.tolist(), strict=True))
     )
     return score, aligned
+
+
+def _box(box: object, i: int) -> Box | None:
+    """A track's box, checked: four finite fractions with x0 < x1 and y0 < y1."""
+    if box is None:
+        return None
+    try:
+        x0, y0, x1, y1 = (float(v) for v in box)  # type: ignore[attr-defined]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"box of track {i} must be (x0, y0, x1, y1), not {box!r}") from exc
+    if not (0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0):
+        raise ConfigError(
+            f"box of track {i} is {box!r}; it must be fractions of the frame with "
+            "0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1"
+        )
+    return (x0, y0, x1, y1)
 
 
 def _entry(row: Row, frames: tuple[NDArray[np.float32], NDArray[np.float64]] | None) -> Entry:

@@ -1,9 +1,15 @@
-"""Frame-level re-ranking: how well a candidate video's frames cover the query's frames."""
+"""Frame-level re-ranking: how well a candidate video's frames cover the query's frames, or
+align with them in time (:func:`align_tracks`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
+
+from avajams.index._align import Alignment, align, frame_baseline
 
 
 def rerank_scores(
@@ -25,3 +31,40 @@ def rerank_scores(
     if symmetric:
         score = (score + float(sims.max(axis=0).mean())) / 2
     return score, best, best_sim
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """The best alignment of one video over all query tracks."""
+
+    track: int
+    alignment: Alignment
+    best: NDArray[np.intp]  # per frame of that track: its most similar video frame
+    best_sim: NDArray[np.float32]
+
+
+def align_tracks(
+    tracks: Sequence[NDArray[np.float32]], videos: Sequence[NDArray[np.float32]]
+) -> list[TrackResult]:
+    """For each video (its unit frame vectors), the query track that aligns with it best.
+
+    Each track's frames are compared with every video's; a frame's baseline is how well the
+    median video explains it (:func:`frame_baseline`), so a pair counts only by how far it
+    stands above what unrelated videos reach. The video keeps the track whose best run
+    (:func:`align`) earns the most.
+    """
+    if not videos:
+        return []
+    sims = [[t @ v.T for v in videos] for t in tracks]  # [track][video] (m_t, n_v)
+    results: list[TrackResult | None] = [None] * len(videos)
+    for ti, per_video in enumerate(sims):
+        best_per_video = np.stack([s.max(axis=1) for s in per_video])
+        baseline = frame_baseline(best_per_video)
+        for vi, s in enumerate(per_video):
+            alignment = align(s, baseline)
+            current = results[vi]
+            if current is None or alignment.score > current.alignment.score:
+                best = s.argmax(axis=1)
+                best_sim = s[np.arange(len(s)), best].astype(np.float32)
+                results[vi] = TrackResult(ti, alignment, best, best_sim)
+    return [r for r in results if r is not None]
