@@ -62,7 +62,10 @@ class Query:
 
 
 class FrameReader:
-    """Frames of a video at increasing times (the frame showing at each time), as RGB images."""
+    """Frames of a video at increasing times (the frame showing at each time), as RGB images.
+
+    Only the frames asked for are converted to RGB; the others are just decoded.
+    """
 
     def __init__(self, path: Path, size: tuple[int, int] | None = None) -> None:
         import av
@@ -71,28 +74,29 @@ class FrameReader:
         stream = self._container.streams.video[0]
         self._frames = self._container.decode(stream)
         self._size = size
-        self._current: Image.Image | None = None
-        self._next: tuple[float, Image.Image] | None = None
+        self._current: Any = None
+        self._image: Image.Image | None = None
+        self._next: tuple[float, Any] | None = None
         self.duration = float(self._container.duration or 0) / 1e6
         self._advance()
 
     def _advance(self) -> None:
         for frame in self._frames:
-            if frame.time is None:
-                continue
-            image = Image.fromarray(frame.to_ndarray(format="rgb24"))
-            if self._size is not None:
-                image = image.resize(self._size, Image.Resampling.BILINEAR)
-            self._next = (float(frame.time), image)
-            return
+            if frame.time is not None:
+                self._next = (float(frame.time), frame)
+                return
         self._next = None
 
     def at(self, t: float) -> Image.Image:
         while self._next is not None and (self._current is None or self._next[0] <= t + 1e-6):
-            self._current = self._next[1]
+            self._current, self._image = self._next[1], None
             self._advance()
-        assert self._current is not None
-        return self._current
+        if self._image is None:
+            frame = self._current
+            if self._size is not None:
+                frame = frame.reformat(width=self._size[0], height=self._size[1])
+            self._image = Image.fromarray(frame.to_ndarray(format="rgb24"))
+        return self._image
 
     def close(self) -> None:
         self._container.close()
