@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,7 +69,7 @@ def make_demo_media(
     size: tuple[int, int] = (320, 240),
 ) -> list[Path]:
     """Write ``count`` generated music videos into ``directory`` (kept if already there)."""
-    from avajams._testing.photo import make_photo_video
+    from avajams.photo import make_photo_video
 
     if not 1 <= count <= len(DEMO_PHOTOS):
         raise ValueError(f"count must be between 1 and {len(DEMO_PHOTOS)}, got {count}")
@@ -97,7 +97,7 @@ def make_demo_media(
 
 def make_demo_clip(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
     """The user's clip: 6 s of ``source`` re-shot closer (zoom 1.3), at 256x192 and 25 fps."""
-    from avajams._testing.photo import make_excerpt
+    from avajams.photo import make_excerpt
 
     return make_excerpt(
         source,
@@ -175,17 +175,3 @@ def run_demo(
         report=report,
         seconds=time.perf_counter() - started,
     )
-
-
-def format_matches(matches: Sequence[Match], *, expected: str | None = None) -> str:
-    """A plain-text table of matches (rank, score, signature score, file, best pair)."""
-    lines = [f"{'#':>2}  {'score':>6}  {'sig':>6}  {'best pair (you -> mv)':<22}  video"]
-    for rank, m in enumerate(matches, 1):
-        name = Path(m.path).name if m.path else m.key
-        best = max(m.aligned, key=lambda p: p.similarity, default=None)
-        pair = f"{best.query_time:5.1f}s -> {best.music_time:5.1f}s" if best is not None else "-"
-        mark = "  <- the right answer" if expected is not None and m.path == expected else ""
-        lines.append(
-            f"{rank:>2}  {m.score:6.3f}  {m.signature_score:6.3f}  {pair:<22}  {name}{mark}"
-        )
-    return "\n".join(lines)

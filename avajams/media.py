@@ -1,8 +1,15 @@
-"""Opening media files with PyAV: typed errors at the boundary, and ``probe`` for facts.
+"""Opening media files with PyAV: typed errors at the boundary, ``probe`` for facts, and
+the two pieces every frame reader shares.
 
 Every path into FFmpeg goes through :func:`open_video`, which checks the path first (missing,
 a directory, empty, not a regular file) and translates PyAV's exceptions into the avajams
 error tree, so callers only ever see :class:`~avajams.errors.VideoError` subclasses.
+
+- :class:`FrameReader` decodes a video forward once and answers "which frame covers time
+  ``t``" exactly, in integer ticks of the stream's time base (the sampler and the mashup
+  renderer both read through it);
+- :func:`conform` turns a decoded frame into an upright RGB picture of a given size (swscale
+  scaling and colour conversion in one pass, rotation side data, stretch/crop/letterbox).
 """
 
 from __future__ import annotations
@@ -11,10 +18,13 @@ import contextlib
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+
+import numpy as np
+from numpy.typing import NDArray
 
 from avajams.errors import VideoDecodeError, VideoError, VideoNotFoundError
 
@@ -23,7 +33,26 @@ if TYPE_CHECKING:
     from av.video.frame import VideoFrame
     from av.video.stream import VideoStream
 
-__all__ = ["VideoDecodeWarning", "VideoInfo", "check_path", "open_video", "probe"]
+__all__ = [
+    "Fit",
+    "FrameReader",
+    "Interpolation",
+    "VideoDecodeWarning",
+    "VideoInfo",
+    "check_path",
+    "conform",
+    "open_video",
+    "placement",
+    "probe",
+]
+
+#: How a picture is fitted to an output size of another aspect ratio.
+Fit = Literal["stretch", "crop", "letterbox"]
+#: swscale's scaling algorithms, by PyAV name (lower case).
+Interpolation = Literal["bilinear", "area", "bicubic", "lanczos", "point", "fast_bilinear"]
+
+FITS: tuple[str, ...] = get_args(Fit)
+INTERPOLATIONS: tuple[str, ...] = get_args(Interpolation)
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +71,12 @@ class VideoDecodeWarning(UserWarning):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """Facts about a video file, as read from its container and its first frame."""
+    """Facts about a video file, as read from its container and its first frame.
+
+    It is path-like (``os.fspath(info) == info.path``), so a probed video can be passed on
+    wherever avajams takes a path, and :func:`probe` returns it as is instead of reading the
+    file again.
+    """
 
     path: str
     #: Seconds of picture, from the first frame's start to the end of the last frame.
@@ -61,6 +95,9 @@ class VideoInfo:
     frame_count: int | None
     has_audio: bool
     audio_sample_rate: int | None
+
+    def __fspath__(self) -> str:
+        return self.path
 
 
 def check_path(path: str | os.PathLike[str]) -> str:
@@ -189,9 +226,13 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     """Read a video's facts: duration, start, display size, rotation, frame rate, audio.
 
     Decodes only the first frame (to learn its rotation and prove the stream decodes).
+    A :class:`VideoInfo` is returned as is (it was probed already).
     Raises :class:`VideoNotFoundError` or :class:`VideoDecodeError`.
     """
     import av
+
+    if isinstance(path, VideoInfo):
+        return path
 
     with open_video(path) as (container, stream):
         name = os.fspath(path)
@@ -250,3 +291,289 @@ def _scan_duration(
     except av.FFmpegError as exc:
         logger.debug("%s: packet scan stopped: %s", name, exc)
     return float(end - start)
+
+
+# --- fitting a frame to a size -------------------------------------------------------------
+
+
+def placement(
+    size: tuple[int, int], canvas: tuple[int, int], fit: Fit
+) -> tuple[int, int, int, int]:
+    """Where a ``size`` picture lands on a ``canvas``: ``(x, y, width, height)`` once scaled.
+
+    ``"letterbox"`` scales it to fit inside, centred (x, y >= 0); ``"crop"`` scales it to
+    cover the canvas, centred (x, y <= 0: the overhang is cut off, the odd pixel on the right
+    or bottom); ``"stretch"`` scales each axis to the canvas. A picture of the canvas's own
+    aspect ratio is scaled to the canvas exactly, whatever the fit.
+    """
+    dw, dh = size
+    tw, th = canvas
+    if fit == "stretch" or dw * th == dh * tw:
+        return 0, 0, tw, th
+    if fit == "crop":
+        scale = max(tw / dw, th / dh)
+        sw, sh = max(tw, round(dw * scale)), max(th, round(dh * scale))
+        return -((sw - tw) // 2), -((sh - th) // 2), sw, sh
+    scale = min(tw / dw, th / dh)
+    sw, sh = min(tw, max(1, round(dw * scale))), min(th, max(1, round(dh * scale)))
+    return (tw - sw) // 2, (th - sh) // 2, sw, sh
+
+
+def conform(
+    frame: VideoFrame,
+    size: tuple[int, int] | None = None,
+    *,
+    fit: Fit = "stretch",
+    sample_aspect_ratio: Fraction | None = None,
+    interpolation: Interpolation = "bilinear",
+) -> NDArray[np.uint8]:
+    """``frame`` as an upright RGB ``(height, width, 3)`` picture of ``size`` (width, height).
+
+    ``size=None`` keeps the frame's upright display size (rotation side data and
+    ``sample_aspect_ratio``, the stream's, applied). swscale scales the stored frame and
+    converts it to RGB in one pass; numpy then only turns it upright and crops or pads it
+    (see :func:`placement` for ``fit``).
+    """
+    rotation = display_rotation(frame)
+    display = display_size(frame.width, frame.height, rotation, sample_aspect_ratio)
+    tw, th = size if size is not None else display
+    x, y, sw, sh = placement(display, (tw, th), fit)
+    stored = (sh, sw) if rotation in (90, 270) else (sw, sh)  # swscale works before the turn
+    scaled = frame.reformat(
+        width=stored[0], height=stored[1], format="rgb24", interpolation=interpolation.upper()
+    )
+    rgb = cast("NDArray[np.uint8]", scaled.to_ndarray())
+    if rotation:
+        rgb = np.rot90(rgb, k=-rotation // 90)
+    if (x, y, sw, sh) == (0, 0, tw, th):
+        return np.ascontiguousarray(rgb)
+    if sw >= tw and sh >= th:  # crop: cut the canvas out of the larger picture
+        return np.ascontiguousarray(rgb[-y : -y + th, -x : -x + tw])
+    canvas = np.zeros((th, tw, 3), dtype=np.uint8)
+    canvas[y : y + sh, x : x + sw] = rgb
+    return canvas
+
+
+# --- the frame covering a time ----------------------------------------------------------------
+
+#: Called with each packet before it is decoded, and the first frame's pts (None until known).
+PacketHook = Callable[[Any, "int | None"], None]
+
+
+class FrameReader:
+    """The frames of one video by the time they cover, decoded forward in one pass.
+
+    ``frame_at(t)`` returns the frame whose display interval ``[start, next start)`` covers
+    ``t`` seconds from the first frame, which is what a player shows then; ``None`` once
+    ``t`` is at or past the end of the last frame. Times are compared exactly in integer
+    ticks of the stream's time base (pass a :class:`~fractions.Fraction` for an exact ``t``),
+    and ``slack`` ticks let a frame whose timestamp was rounded up to the next tick still
+    cover ``t``. Asking for a time before the current frame rewinds to the start and decodes
+    again (``rewinds`` counts it). A frame is known to cover ``t`` only once the next frame's
+    start or the end has been seen, so one frame is read ahead.
+
+    - ``threads``: FFmpeg decoding threads (0: FFmpeg's choice);
+    - ``strict``: raise VideoDecodeError for a packet that fails to decode or a damaged
+      file; otherwise such packets are skipped and counted (``failures``, ``damage``), and
+      the stream ends where its frames end (``truncated`` when the container promised more);
+    - ``packet_hook``: called before each packet is decoded (e.g. to set ``skip_frame``).
+
+    Opens the file (through :func:`open_video`) on first use; a context manager, and
+    ``close()`` is idempotent.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        threads: int = 0,
+        strict: bool = True,
+        slack: Fraction = Fraction(0),
+        packet_hook: PacketHook | None = None,
+    ) -> None:
+        self.path = check_path(path)
+        self.threads = threads
+        self.strict = strict
+        self.slack = Fraction(slack)
+        self.packet_hook = packet_hook
+        self.failures = 0
+        self.damage: str | None = None
+        self.truncated = False
+        self.rewinds = 0
+        self._stack: contextlib.ExitStack | None = None
+        self._container: InputContainer | None = None
+        self._stream: VideoStream | None = None
+        self._tb = Fraction(1, 90000)
+        self._nominal: int | None = None
+        self._frames: Iterator[tuple[int, VideoFrame]] | None = None
+        self._pts0: int | None = None
+        self._current: tuple[int, VideoFrame] | None = None
+        self._lookahead: tuple[int, VideoFrame] | None = None
+        self._end: int | None = None  # ticks after pts0 where the last frame ends, once seen
+
+    def __enter__(self) -> FrameReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the decoder and the file; idempotent."""
+        self._frames = None
+        self._current = self._lookahead = None
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            self._container = self._stream = None
+            stack.close()
+
+    @property
+    def container(self) -> InputContainer:
+        """The open container (opens the file)."""
+        self._open()
+        assert self._container is not None
+        return self._container
+
+    @property
+    def stream(self) -> VideoStream:
+        """The video stream being read (opens the file)."""
+        self._open()
+        assert self._stream is not None
+        return self._stream
+
+    @property
+    def current(self) -> VideoFrame | None:
+        """The frame the last :meth:`frame_at` settled on (the last frame once past the end)."""
+        return None if self._current is None else self._current[1]
+
+    @property
+    def end_time(self) -> Fraction | None:
+        """Seconds from the first frame to the end of the last, once the end has been read."""
+        return None if self._end is None else self._end * self._tb
+
+    def _open(self) -> None:
+        if self._stack is not None:
+            return
+        stack = contextlib.ExitStack()
+        try:
+            container, stream = stack.enter_context(open_video(self.path))
+        except BaseException:
+            stack.close()
+            raise
+        self._stack, self._container, self._stream = stack, container, stream
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = self.threads
+        self._tb = stream.time_base or Fraction(1, 90000)
+        rate = stream.average_rate or stream.guessed_rate
+        self._nominal = max(1, round(1 / (rate * self._tb))) if rate else None
+
+    def _start(self) -> None:
+        self._open()
+        if self._frames is not None:
+            self.container.seek(0)
+            self.rewinds += 1
+            logger.debug("%s: rewound to the first frame", self.path)
+        self._frames = self._timed()
+        self._current = self._lookahead = None
+        self._end = None
+
+    def _decoded(self) -> Generator[VideoFrame, None, None]:
+        import av
+
+        container, stream = self.container, self.stream
+        try:
+            # demux() ends with an empty packet per stream, which flushes the decoder.
+            for packet in container.demux(stream):
+                if self.packet_hook is not None:
+                    self.packet_hook(packet, self._pts0)
+                try:
+                    yield from stream.decode(packet)
+                except av.error.EOFError:
+                    return
+                except av.FFmpegError as exc:
+                    self.failures += 1
+                    logger.debug("%s: packet at pts %s failed: %s", self.path, packet.pts, exc)
+                    if self.strict:
+                        raise translate_error(exc, self.path) from exc
+        except av.FFmpegError as exc:  # demuxing failed: keep what came before
+            self.damage = str(exc)
+            if self.strict:
+                raise translate_error(exc, self.path) from exc
+            with contextlib.suppress(av.FFmpegError):
+                yield from stream.decode(None)
+
+    def _timed(self) -> Generator[tuple[int, VideoFrame], None, None]:
+        """``(ticks after the first frame, frame)`` in display order; sets ``_end`` at the end."""
+        prev: VideoFrame | None = None
+        prev_pts = 0
+        prev_step: int | None = None
+        for frame in self._decoded():
+            pts = frame.pts
+            if pts is None:  # no timestamps (raw streams): continue from the last frame
+                pts = prev_pts + (prev_step or self._nominal or 1) if prev is not None else 0
+            if self._pts0 is None:
+                self._pts0 = pts
+            if prev is not None:
+                if pts <= prev_pts:
+                    logger.debug("%s: dropping frame with non-increasing pts %s", self.path, pts)
+                    continue
+                prev_step = pts - prev_pts
+            prev, prev_pts = frame, pts
+            yield pts - self._pts0, frame
+        if prev is None:
+            return
+        self._end = self._stream_end(prev, prev_pts, prev_step)
+
+    def _stream_end(self, last_frame: VideoFrame, last_pts: int, step: int | None) -> int:
+        # The last frame ends where the container says the stream ends (the same end that
+        # probe() reports as the duration). Without a usable declaration it lasts its own
+        # duration, else as long as the frame before it, else one nominal frame.
+        assert self._pts0 is not None
+        stream = self.stream
+        last = last_frame.duration if last_frame.duration else (step or self._nominal or 1)
+        end = last_pts + last
+        margin = 2 * max(last, self._nominal or 1)
+        if stream.duration:
+            start = stream.start_time if stream.start_time is not None else self._pts0
+            declared_end = start + stream.duration
+            if declared_end > end + margin:
+                self.truncated = True  # the container promised more than the file holds
+            elif declared_end > last_pts and not (self.failures or self.damage):
+                end = declared_end
+        return int(end - self._pts0)
+
+    def _peek(self) -> tuple[int, VideoFrame] | None:
+        if self._lookahead is None and self._frames is not None:
+            self._lookahead = next(self._frames, None)
+            if self._lookahead is None:
+                self._frames = iter(())  # exhausted; a rewind starts a new pass
+        return self._lookahead
+
+    def frame_at(self, t: Fraction | float) -> VideoFrame | None:
+        """The frame covering ``t`` seconds from the first frame (None: past the end)."""
+        if self._frames is None:
+            self._start()
+        limit = Fraction(t) / self._tb + self.slack  # in ticks after the first frame
+        if self._current is not None and self._current[0] > limit:
+            self._start()  # backwards: decode again from the start
+        while (following := self._peek()) is not None:
+            if self._current is not None and following[0] > limit:
+                break
+            self._current, self._lookahead = following, None
+        if self._current is None:
+            raise VideoDecodeError(
+                f"{self.path} has a video stream but no decodable frames"
+                + (f" ({self.failures} packets failed to decode)" if self.failures else "")
+                + "; the file is corrupt or uses an unsupported codec",
+                path=self.path,
+            )
+        if self._end is not None and Fraction(t) / self._tb >= self._end:
+            return None
+        return self._current[1]
+
+    def frames(self) -> Iterator[tuple[float, VideoFrame]]:
+        """Every frame from the current position on, as ``(seconds after the first, frame)``."""
+        if self._frames is None:
+            self._start()
+        while (following := self._peek()) is not None:
+            self._current, self._lookahead = following, None
+            yield float(following[0] * self._tb), following[1]

@@ -9,15 +9,14 @@ exactly on a frame boundary gets the frame that starts there.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,30 +24,41 @@ from numpy.typing import NDArray
 from avajams._progress import Progress, ProgressCallback
 from avajams.errors import ConfigError, VideoDecodeError, VideoTooLargeError
 from avajams.media import (
+    FITS,
+    INTERPOLATIONS,
+    Fit,
+    FrameReader,
+    Interpolation,
     VideoDecodeWarning,
     check_path,
-    display_rotation,
-    display_size,
-    open_video,
-    translate_error,
+    conform,
 )
 
 if TYPE_CHECKING:
-    from av.container import InputContainer
     from av.video.frame import VideoFrame
     from av.video.stream import VideoStream
 
-__all__ = ["Fit", "FrameSampler", "Interpolation", "SampledFrames", "Sampler"]
+__all__ = [
+    "DescribedSampler",
+    "Fit",
+    "FrameSampler",
+    "Interpolation",
+    "SampledFrames",
+    "Sampler",
+    "sampler_settings",
+]
 
 logger = logging.getLogger(__name__)
 
-#: How a picture is fitted to an output size of another aspect ratio.
-Fit = Literal["stretch", "crop", "letterbox"]
-#: swscale's scaling algorithms, by PyAV name (lower case).
-Interpolation = Literal["bilinear", "area", "bicubic", "lanczos", "point", "fast_bilinear"]
-
-_FITS: tuple[str, ...] = get_args(Fit)
-_INTERPOLATIONS: tuple[str, ...] = get_args(Interpolation)
+#: Samples per second unless told otherwise (the original's one frame a second).
+DEFAULT_FPS = 1.0
+#: The highest sampling rate accepted.
+MAX_FPS = 60.0
+#: Square output side: Inception v3's input size.
+DEFAULT_SIZE = 299
+#: FFmpeg threads per video: one spends the least CPU per frame, which indexing needs while
+#: inference keeps every core busy (0 lets FFmpeg choose, for the lowest latency on one video).
+DEFAULT_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,27 @@ class Sampler(Protocol):
     ) -> Iterator[tuple[float, NDArray[np.uint8]]]: ...
 
 
+@runtime_checkable
+class DescribedSampler(Sampler, Protocol):
+    """A :class:`Sampler` that can describe its output (optional for custom samplers).
+
+    A library stores the description of the sampler it was built with, so a later run that
+    samples differently is warned about instead of silently mixing two kinds of vectors.
+    """
+
+    def settings(self) -> Mapping[str, Any]:
+        """A JSON-able description of everything that changes the sampled frames."""
+        ...
+
+
+def sampler_settings(sampler: Sampler) -> dict[str, Any] | None:
+    """``sampler.settings()`` as a plain dict, or None for a sampler that does not describe
+    itself."""
+    if isinstance(sampler, DescribedSampler):
+        return dict(sampler.settings())
+    return None
+
+
 def _as_fraction(value: float | Fraction, what: str) -> Fraction:
     if isinstance(value, Fraction):
         result = value
@@ -117,7 +148,8 @@ class FrameSampler:
     - ``interpolation``: swscale's scaling algorithm.
     - ``max_duration`` / ``max_frames``: sample at most the first ``max_duration`` seconds /
       ``max_frames`` samples; decoding stops there.
-    - ``threads``: FFmpeg decoding threads (0 = FFmpeg's choice from the CPU count).
+    - ``threads``: FFmpeg decoding threads (default 1, the least CPU per frame; 0 = FFmpeg's
+      choice from the CPU count, the lowest latency for one video).
     - ``strict``: raise :class:`VideoDecodeError` for a truncated or partly corrupt video
       instead of returning the frames before the damage with a :class:`VideoDecodeWarning`.
     - ``max_dimension``: refuse videos wider or taller than this (and output sizes above it).
@@ -129,33 +161,35 @@ class FrameSampler:
 
     def __init__(
         self,
-        fps: float | Fraction = 1.0,
-        size: int | tuple[int, int] | None = 299,
+        fps: float | Fraction = DEFAULT_FPS,
+        size: int | tuple[int, int] | None = DEFAULT_SIZE,
         *,
         fit: Fit = "stretch",
         interpolation: Interpolation = "bilinear",
         max_duration: float | None = None,
         max_frames: int | None = None,
-        threads: int = 0,
+        threads: int = DEFAULT_THREADS,
         strict: bool = False,
         max_dimension: int = 16384,
         max_bytes: int = 2**31,
     ) -> None:
         self._fps = _as_fraction(fps, "fps")
-        if self._fps > 1000:
-            raise ConfigError(f"fps {fps} is above 1000 samples per second; pick a lower rate")
+        if self._fps > MAX_FPS:
+            raise ConfigError(
+                f"fps {fps} is above {MAX_FPS:g} samples per second; pick a lower rate"
+            )
         if isinstance(max_dimension, bool) or not isinstance(max_dimension, int):
             raise ConfigError(f"max_dimension must be an int, got {max_dimension!r}")
         if max_dimension < 1:
             raise ConfigError(f"max_dimension must be >= 1, got {max_dimension}")
         self.max_dimension = max_dimension
         self.size = self._check_size(size)
-        if fit not in _FITS:
-            raise ConfigError(f"fit {fit!r} is not one of {', '.join(_FITS)}")
+        if fit not in FITS:
+            raise ConfigError(f"fit {fit!r} is not one of {', '.join(FITS)}")
         self.fit: Fit = fit
-        if interpolation not in _INTERPOLATIONS:
+        if interpolation not in INTERPOLATIONS:
             raise ConfigError(
-                f"interpolation {interpolation!r} is not one of {', '.join(_INTERPOLATIONS)}"
+                f"interpolation {interpolation!r} is not one of {', '.join(INTERPOLATIONS)}"
             )
         self.interpolation: Interpolation = interpolation
         self._max_duration = (
@@ -240,14 +274,15 @@ class FrameSampler:
         name = check_path(path)
         times: list[float] = []
         images: list[NDArray[np.uint8]] = []
-        with open_video(name) as (container, stream):
+        with self._reader(name) as reader:
+            stream = reader.stream
             expected = self._expected_count(stream)
             self._check_budget(stream, expected, name)
             used = 0
             with Progress(
                 "sampling", expected, unit="frame", show=show_progress, callback=progress
             ) as bar:
-                for t, image in self._decode(container, stream, name):
+                for t, image in self._decode(reader, name):
                     used += image.nbytes
                     if used > self.max_bytes:
                         raise VideoTooLargeError(
@@ -273,11 +308,14 @@ class FrameSampler:
         return self._iter(name)
 
     def _iter(self, name: str) -> Generator[tuple[float, NDArray[np.uint8]], None, None]:
-        with open_video(name) as (container, stream):
-            self._check_budget(stream, None, name)
-            yield from self._decode(container, stream, name)
+        with self._reader(name) as reader:
+            self._check_budget(reader.stream, None, name)
+            yield from self._decode(reader, name)
 
     # -- internals -------------------------------------------------------------------------
+
+    def _reader(self, name: str) -> FrameReader:
+        return FrameReader(name, threads=self.threads, strict=self.strict)
 
     def _sample_limit(self) -> int | None:
         """Number of sample indices allowed by max_duration / max_frames (None = unbounded)."""
@@ -314,126 +352,47 @@ class FrameSampler:
                 path=name,
             )
 
-    def _decode(
-        self, container: InputContainer, stream: VideoStream, name: str
-    ) -> Iterator[tuple[float, NDArray[np.uint8]]]:
+    def _decode(self, reader: FrameReader, name: str) -> Iterator[tuple[float, NDArray[np.uint8]]]:
         """The single forward pass: yield each sample as soon as its frame is known.
 
-        The frame covering ``t`` is known only once the *next* frame's start (or the end of
-        the stream) is seen, so each frame is held back by one and converted only if a
-        sample falls in its interval.
+        ``reader`` answers which frame covers each sample time, exactly (in ticks); a frame
+        is converted once, however many samples it covers, and only if one does.
         """
-        import av
-
-        stream.thread_type = "AUTO"
-        stream.codec_context.thread_count = self.threads
+        stream = reader.stream
         tb = stream.time_base or Fraction(1, 90000)
         # Sample k covers frame offset `ticks` iff ticks * tb <= k / fps, i.e. in integers
-        # ticks * a <= k * b: exact, no float rounding at frame boundaries.
+        # ticks * a <= k * b (what the skipper needs to know which packets matter).
         a = tb.numerator * self._fps.numerator
         b = tb.denominator * self._fps.denominator
+        reader.packet_hook = _SkipUnsampled(stream, a, b).before
         limit = self._sample_limit()
-        rate = stream.average_rate or stream.guessed_rate
-        nominal = max(1, round(1 / (rate * tb))) if rate else None
-
+        step = 1 / self._fps
         k = 0
-        pts0: int | None = None
-        prev: VideoFrame | None = None
-        prev_pts = 0
-        prev_step: int | None = None
         image: NDArray[np.uint8] | None = None
-        failures = 0
-        damaged: str | None = None
-
-        def emit(frame: VideoFrame) -> NDArray[np.uint8]:
-            nonlocal image
-            if image is None:
-                image = converted = self._convert(frame, stream, name)
-                return converted
-            again: NDArray[np.uint8] = image.copy()  # each sample gets its own array
-            return again
-
-        def decoded() -> Generator[VideoFrame, None, None]:
-            nonlocal failures, damaged
-            try:
-                # demux() ends with an empty packet per stream, which flushes the decoder.
-                for packet in container.demux(stream):
-                    skipper.before(packet, pts0)
-                    try:
-                        yield from stream.decode(packet)
-                    except av.error.EOFError:
-                        return
-                    except av.FFmpegError as exc:
-                        failures += 1
-                        logger.debug("%s: packet at pts %s failed: %s", name, packet.pts, exc)
-                        if self.strict:
-                            raise translate_error(exc, name) from exc
-            except av.FFmpegError as exc:  # demuxing failed: keep what came before
-                damaged = str(exc)
-                if self.strict:
-                    raise translate_error(exc, name) from exc
-                with contextlib.suppress(av.FFmpegError):
-                    yield from stream.decode(None)
-
-        skipper = _SkipUnsampled(stream, a, b)
-        frames = decoded()
-        try:
-            for frame in frames:
-                pts = frame.pts
-                if pts is None:  # no timestamps (raw streams): continue from the last frame
-                    pts = prev_pts + (prev_step or nominal or 1) if prev is not None else 0
-                if prev is None:
-                    pts0, prev, prev_pts = pts, frame, pts
-                    continue
-                if pts <= prev_pts:
-                    logger.debug("%s: dropping frame with non-increasing pts %s", name, pts)
-                    continue
-                assert pts0 is not None
-                key = (pts - pts0) * a
-                while (limit is None or k < limit) and k * b < key:
-                    yield k * self._fps.denominator / self._fps.numerator, emit(prev)
-                    k += 1
-                if limit is not None and k >= limit:
-                    return  # a bound was reached: the rest of the file is never read
-                prev_step = pts - prev_pts
-                prev, prev_pts, image = frame, pts, None
-        finally:
-            frames.close()
-
-        if prev is None:
-            raise VideoDecodeError(
-                f"{name} has a video stream but no decodable frames"
-                + (f" ({failures} packets failed to decode)" if failures else "")
-                + "; the file is corrupt or uses an unsupported codec",
-                path=name,
-            )
-        assert pts0 is not None
-        # The last frame ends where the container says the stream ends (the same end that
-        # probe() reports as the duration). Without a usable declaration it lasts its own
-        # duration, else as long as the frame before it, else one nominal frame.
-        last = prev.duration if prev.duration else (prev_step or nominal or 1)
-        end = prev_pts + last
-        slack = 2 * max(last, nominal or 1)
-        truncated = False
-        if stream.duration:
-            declared_end = (
-                stream.start_time if stream.start_time is not None else pts0
-            ) + stream.duration
-            if declared_end > end + slack:
-                truncated = True  # the container promised more than the file holds
-            elif declared_end > prev_pts and not (failures or damaged):
-                end = declared_end
-        while (limit is None or k < limit) and k * b < (end - pts0) * a:
-            yield k * self._fps.denominator / self._fps.numerator, emit(prev)
+        image_of: VideoFrame | None = None
+        while limit is None or k < limit:
+            frame = reader.frame_at(k * step)
+            if frame is None:
+                break
+            if frame is not image_of:
+                image, image_of = self._convert(frame, stream, name), frame
+                yield float(k * step), image
+            else:
+                assert image is not None
+                yield float(k * step), image.copy()  # each sample gets its own array
             k += 1
-        if limit is not None and k >= limit:
-            return
-        if failures or damaged or truncated:
-            got = float((end - pts0) * tb)
+        else:
+            return  # a bound was reached: the rest of the file is never read
+        if reader.failures or reader.damage or reader.truncated:
+            end = reader.end_time or Fraction(0)
             of = f" of {float(stream.duration * tb):.3f} s" if stream.duration else ""
-            detail = f"{failures} packets failed to decode" if failures else (damaged or "")
+            detail = (
+                f"{reader.failures} packets failed to decode"
+                if reader.failures
+                else (reader.damage or "")
+            )
             message = (
-                f"{name} is truncated or damaged: decoded {got:.3f} s{of}"
+                f"{name} is truncated or damaged: decoded {float(end):.3f} s{of}"
                 + (f" ({detail})" if detail else "")
                 + f"; returned the {k} samples before the damage. Re-download or re-export "
                 "the video for complete results"
@@ -442,49 +401,20 @@ class FrameSampler:
                 raise VideoDecodeError(message, path=name)
             warnings.warn(message, VideoDecodeWarning, stacklevel=3)
 
-    def _geometry(
-        self, frame: VideoFrame, stream: VideoStream, name: str
-    ) -> tuple[int, tuple[int, int], tuple[int, int], tuple[int, int, int, int] | None]:
-        """(rotation, scaled stored size, output size, placement) for one source frame."""
+    def _convert(self, frame: VideoFrame, stream: VideoStream, name: str) -> NDArray[np.uint8]:
         if frame.width > self.max_dimension or frame.height > self.max_dimension:
             raise VideoTooLargeError(
                 f"{name} has a {frame.width}x{frame.height} frame, above "
                 f"max_dimension={self.max_dimension}; raise max_dimension if this is intended",
                 path=name,
             )
-        rotation = display_rotation(frame)
-        dw, dh = display_size(frame.width, frame.height, rotation, stream.sample_aspect_ratio)
-        tw, th = self.size if self.size is not None else (dw, dh)
-        place: tuple[int, int, int, int] | None = None
-        if self.fit == "stretch" or (dw * th == dh * tw):
-            sw, sh = tw, th
-        elif self.fit == "crop":
-            scale = max(tw / dw, th / dh)
-            sw, sh = max(tw, round(dw * scale)), max(th, round(dh * scale))
-            place = ((sw - tw) // 2, (sh - th) // 2, tw, th)  # window cut from the scaled
-        else:  # letterbox
-            scale = min(tw / dw, th / dh)
-            sw, sh = min(tw, max(1, round(dw * scale))), min(th, max(1, round(dh * scale)))
-            place = ((tw - sw) // 2, (th - sh) // 2, sw, sh)  # where it goes on the canvas
-        stored = (sh, sw) if rotation in (90, 270) else (sw, sh)
-        return rotation, stored, (tw, th), place
-
-    def _convert(self, frame: VideoFrame, stream: VideoStream, name: str) -> NDArray[np.uint8]:
-        rotation, (sw, sh), (tw, th), place = self._geometry(frame, stream, name)
-        # swscale does the scaling and the YUV -> RGB conversion in one pass.
-        rgb = frame.reformat(
-            width=sw, height=sh, format="rgb24", interpolation=self.interpolation.upper()
-        ).to_ndarray()
-        if rotation:
-            rgb = np.rot90(rgb, k=-rotation // 90)
-        if place is None:
-            return np.ascontiguousarray(rgb)
-        x, y, w, h = place
-        if self.fit == "crop":
-            return np.ascontiguousarray(rgb[y : y + h, x : x + w])
-        canvas = np.zeros((th, tw, 3), dtype=np.uint8)
-        canvas[y : y + h, x : x + w] = rgb
-        return canvas
+        return conform(
+            frame,
+            self.size,
+            fit=self.fit,
+            sample_aspect_ratio=stream.sample_aspect_ratio,
+            interpolation=self.interpolation,
+        )
 
 
 class _SkipUnsampled:

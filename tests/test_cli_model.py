@@ -9,8 +9,8 @@ from pathlib import Path
 import av
 import pytest
 
-from avajams._testing.photo import make_excerpt, make_photo_video
 from avajams.cli import main
+from avajams.photo import make_excerpt, make_photo_video
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

@@ -9,7 +9,8 @@ import av
 import pytest
 
 from avajams.cli import main
-from avajams.demo import DEMO_SOURCE, format_matches, make_demo_media, run_demo
+from avajams.cli._shared import format_matches
+from avajams.demo import DEMO_SOURCE, make_demo_media, run_demo
 from avajams.testing import FakeEmbedder
 
 

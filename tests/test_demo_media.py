@@ -1,4 +1,4 @@
-"""Generated photo "music videos" (avajams._testing.photo): real photographs, motion, music."""
+"""Generated photo "music videos" (avajams.photo): real photographs, motion, music."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from avajams._testing.photo import PHOTOS, load_photo, make_excerpt, make_photo_video, music_track
+from avajams.photo import PHOTOS, load_photo, make_excerpt, make_photo_video, music_track
 
 
 def _decode(path: Path) -> tuple[list[np.ndarray], dict[str, object]]:

@@ -12,7 +12,7 @@ from docs_blocks import python_blocks, run_python_blocks
 import avajams.errors
 from avajams import PipelineConfig
 from avajams.cli import build_parser
-from avajams.pipeline import CONFIG_SECTIONS, config_reference
+from avajams.config import CONFIG_SECTIONS, config_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -68,7 +68,7 @@ def test_configuration_reference_is_generated_from_the_models() -> None:
     generated = text[text.index(begin) + len(begin) : text.index(end)]
     assert generated == config_reference(), (
         "docs/configuration.md is out of date; paste the output of "
-        "python -c 'from avajams.pipeline import config_reference; print(config_reference())'"
+        "python -c 'from avajams.config import config_reference; print(config_reference())'"
     )
     # and the generated text really lists every field of every section model
     for table, models in CONFIG_SECTIONS:

@@ -165,11 +165,11 @@ def test_concurrent_embeds_agree(inception: OnnxEmbedder) -> None:
 
 
 def test_end_to_end_generated_clip(inception: OnnxEmbedder, tmp_path: Path) -> None:
-    sampling = pytest.importorskip("avajams.sampling")
+    from avajams.sampling import FrameSampler
     from avajams.testing import make_clip
 
     clip = make_clip(tmp_path / "clip.mp4", duration=2.0, fps=12.0, size=(160, 120), tag=3)
-    frames = sampling.FrameSampler(fps=2.0, size=299).sample(clip)
+    frames = FrameSampler(fps=2.0, size=299).sample(clip)
     assert len(frames) >= 3
     vectors = inception.embed(frames.images)
     assert vectors.shape == (len(frames), 2048)

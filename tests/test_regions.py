@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from avajams._regions import crop_images, propose_regions
-from avajams._testing.photo import load_photo
+from avajams.photo import load_photo
 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:

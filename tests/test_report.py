@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from avajams import AlignedPair, Match, OutputPathError
-from avajams._testing.photo import load_photo, make_photo_video
+from avajams.photo import load_photo, make_photo_video
 from avajams.report import grab_frames, report_size, write_report
 
 

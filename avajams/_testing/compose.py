@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from avajams._testing.photo import _write
+from avajams.photo import _write
 
 __all__ = ["make_inserted_excerpt", "make_picture_in_picture"]
 

@@ -37,7 +37,8 @@ def register(
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from avajams.demo import format_matches, run_demo
+    from avajams.cli._shared import format_matches
+    from avajams.demo import run_demo
     from avajams.errors import ConfigError
 
     if not 1 <= args.videos <= 6:

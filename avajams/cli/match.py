@@ -126,13 +126,13 @@ def run(args: argparse.Namespace) -> int:
         document = {
             "schema": JSON_SCHEMA_VERSION,
             "query": str(Path(args.video).resolve()),
-            "library": str(directory),
+            "library": str(directory.resolve()),
             "matches": [match_to_json(m, rank) for rank, m in enumerate(matches, 1)],
             "report": str(report.resolve()) if report is not None else None,
         }
         print(json.dumps(document, indent=2))
         return 0
-    from avajams.demo import format_matches
+    from avajams.cli._shared import format_matches
 
     if not matches:
         print(f"no matches: the library at {directory} is empty or nothing passed --where")

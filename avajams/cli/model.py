@@ -66,7 +66,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from avajams.embedding._model import model_dir, read_model_info
+    from avajams.embedding import model_dir, read_model_info
 
     info = read_model_info(model_dir(args.source))
     m = info.manifest
@@ -91,7 +91,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _path(args: argparse.Namespace) -> int:
-    from avajams.embedding._model import model_dir, read_model_info
+    from avajams.embedding import model_dir, read_model_info
 
     if args.dir:
         print(model_dir(args.source))

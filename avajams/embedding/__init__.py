@@ -32,6 +32,7 @@ __all__ = [
     "l2_normalize",
     "load_embedder",
     "model_dir",
+    "read_model_info",
     "refresh_plugins",
     "video_signature",
 ]
@@ -45,6 +46,7 @@ _LAZY = {
     "ensure_model": "avajams.embedding._model",
     "fetch_model": "avajams.embedding._model",
     "model_dir": "avajams.embedding._model",
+    "read_model_info": "avajams.embedding._model",
 }
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
         ensure_model,
         fetch_model,
         model_dir,
+        read_model_info,
     )
     from avajams.embedding._onnx import Classification, OnnxEmbedder
 

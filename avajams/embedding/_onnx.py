@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from avajams._progress import ProgressCallback
 from avajams.embedding._model import DEFAULT_SOURCE, ModelInfo, ensure_model, read_model_info
-from avajams.embedding._protocol import check_images, l2_normalize
+from avajams.embedding._protocol import DEFAULT_BATCH_SIZE, check_images, l2_normalize
 from avajams.errors import ConfigError, EmbedderError, ModelError, ProviderError
 
 __all__ = ["Classification", "OnnxEmbedder", "ProviderSpec"]
@@ -64,7 +64,7 @@ class OnnxEmbedder:
         model: str | os.PathLike[str] | ModelInfo,
         *,
         providers: Sequence[ProviderSpec] | None = None,
-        batch_size: int = 16,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int = 0,
     ) -> None:
         info = model if isinstance(model, ModelInfo) else read_model_info(model)
@@ -109,7 +109,7 @@ class OnnxEmbedder:
         source: str = DEFAULT_SOURCE,
         *,
         providers: Sequence[ProviderSpec] | None = None,
-        batch_size: int = 16,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int = 0,
         precision: str = "fp32",
         show_progress: bool | None = None,

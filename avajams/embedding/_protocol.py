@@ -9,6 +9,9 @@ import numpy.typing as npt
 
 from avajams.errors import EmbedderError
 
+#: Images per inference call, unless an embedder or its config section says otherwise.
+DEFAULT_BATCH_SIZE = 16
+
 __all__ = ["Embedder", "check_images", "l2_normalize", "video_signature"]
 
 

@@ -43,7 +43,7 @@ def calibration_images(size: int = 299, limit: int | None = None) -> npt.NDArray
     from PIL import Image
 
     try:
-        from avajams._testing.photo import PHOTOS, load_photo
+        from avajams.photo import PHOTOS, load_photo
 
         photos = [load_photo(name) for name in PHOTOS]
     except ModuleNotFoundError as exc:

@@ -291,6 +291,13 @@ class VideoIndex:
         """
         d = Path(directory)
         path = d / CATALOGUE_NAME
+        if d.exists() and not d.is_dir():
+            hint = (
+                f"pass the folder that holds it, {d.parent}"
+                if d.name == CATALOGUE_NAME
+                else "pass the library's folder (the one holding catalogue.sqlite)"
+            )
+            raise LibraryError(f"{d} is a file, not a library directory; {hint}", path=d)
         if not path.is_file():
             raise LibraryNotFoundError(
                 f"no library in {d} (no {CATALOGUE_NAME}); create one with "

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from avajams._progress import ProgressCallback
 from avajams.errors import ConfigError
-from avajams.mashup.plan import (
-    CutPlan,
-    FitMode,
-    StartWith,
-    UserEnd,
-    _check_choice,
-    _positive,
-    output_fps,
-    plan_cuts,
-)
+from avajams.mashup.plan import CutOptions, CutPlan, FitMode, StartWith, UserEnd, plan_cuts
 from avajams.mashup.render import MoviePyRenderer, Renderer, check_output_path, probe_music
+
+if TYPE_CHECKING:
+    from avajams.media import VideoInfo
 
 __all__ = ["Mashup", "RenderResult"]
 
@@ -43,52 +39,90 @@ class Mashup:
     >>> Mashup(segment_seconds=2.0).render(user="me.mp4", music="mv.mp4", out="mashup.mp4")
     ... # doctest: +SKIP
 
-    Timing (see :func:`~avajams.mashup.plan.plan_cuts`): ``segment_seconds``, ``start_with``,
-    ``user_end`` (``"loop"``, ``"hold"`` or ``"music"``), ``max_duration`` and ``fps`` (default:
-    the music video's, capped at ``fps_cap``). Picture options for the default renderer:
-    ``size``, ``max_size``, ``fit`` (``"letterbox"`` or ``"crop"``) and ``crossfade_ms``; pass
-    ``renderer=`` to use another :class:`~avajams.mashup.render.Renderer` (configured itself).
+    The timing is a :class:`~avajams.mashup.plan.CutOptions` (``options=``); its fields can
+    also be given one by one (``segment_seconds``, ``start_with``, ``user_end``,
+    ``max_duration``, ``fps``, ``fps_cap``), which override ``options``. The picture is the
+    renderer's business: ``size``, ``max_size``, ``fit`` and ``crossfade_ms`` configure the
+    default :class:`~avajams.mashup.render.MoviePyRenderer`; pass ``renderer=`` to use
+    another :class:`~avajams.mashup.render.Renderer` (configured itself). Options left out
+    take the defaults of ``CutOptions`` and ``MoviePyRenderer``.
     """
 
     def __init__(
         self,
-        segment_seconds: float = 2.0,
+        segment_seconds: float | None = None,
         *,
-        start_with: StartWith = "user",
-        user_end: UserEnd = "loop",
+        start_with: StartWith | None = None,
+        user_end: UserEnd | None = None,
         max_duration: float | None = None,
         fps: float | None = None,
-        fps_cap: float = 30.0,
+        fps_cap: float | None = None,
         size: tuple[int, int] | None = None,
-        max_size: tuple[int, int] = (1280, 720),
-        fit: FitMode = "letterbox",
-        crossfade_ms: float = 0.0,
+        max_size: tuple[int, int] | None = None,
+        fit: FitMode | None = None,
+        crossfade_ms: float | None = None,
         renderer: Renderer | None = None,
+        options: CutOptions | None = None,
     ) -> None:
-        self.segment_seconds = segment_seconds
-        self.start_with: StartWith = start_with
-        self.user_end: UserEnd = user_end
-        self.max_duration = max_duration
-        self.fps = fps
-        self.fps_cap = fps_cap
+        timing: dict[str, Any] = {
+            "segment_seconds": segment_seconds,
+            "start_with": start_with,
+            "user_end": user_end,
+            "max_duration": max_duration,
+            "fps": fps,
+            "fps_cap": fps_cap,
+        }
+        # CutOptions validates, so bad timing fails now rather than after probing videos.
+        self.options = dataclasses.replace(
+            options if options is not None else CutOptions(),
+            **{name: value for name, value in timing.items() if value is not None},
+        )
+        picture: dict[str, Any] = {
+            "size": size,
+            "max_size": max_size,
+            "fit": fit,
+            "crossfade_ms": crossfade_ms,
+        }
+        picture = {name: value for name, value in picture.items() if value is not None}
         if renderer is None:
-            renderer = MoviePyRenderer(
-                size=size, max_size=max_size, fit=fit, crossfade_ms=crossfade_ms
-            )
-        elif (size, max_size, fit, crossfade_ms) != (None, (1280, 720), "letterbox", 0.0):
+            renderer = MoviePyRenderer(**picture)
+        elif picture:
             raise ConfigError(
-                "size, max_size, fit and crossfade_ms configure the default renderer; "
+                f"{', '.join(picture)} configure the default renderer; "
                 "set them on the renderer you pass instead"
             )
         self.renderer: Renderer = renderer
-        # Fail on bad timing options now rather than after probing videos.
-        _positive("segment_seconds", segment_seconds)
-        _check_choice("start_with", start_with, StartWith)
-        _check_choice("user_end", user_end, UserEnd)
-        for name, value in (("max_duration", max_duration), ("fps", fps)):
-            if value is not None:
-                _positive(name, value)
-        _positive("fps_cap", fps_cap)
+
+    # The timing options, readable as before CutOptions existed.
+    @property
+    def segment_seconds(self) -> float:
+        """Seconds between cuts."""
+        return self.options.segment_seconds
+
+    @property
+    def start_with(self) -> StartWith:
+        """Whose picture opens the mashup."""
+        return self.options.start_with
+
+    @property
+    def user_end(self) -> UserEnd:
+        """What happens when the user's video runs out."""
+        return self.options.user_end
+
+    @property
+    def max_duration(self) -> float | None:
+        """Longest output in seconds (None: the music video's length)."""
+        return self.options.max_duration
+
+    @property
+    def fps(self) -> float | None:
+        """Output frame rate (None: the music video's, capped at ``fps_cap``)."""
+        return self.options.fps
+
+    @property
+    def fps_cap(self) -> float:
+        """Highest output frame rate taken from the music video."""
+        return self.options.fps_cap
 
     def plan(
         self, user: StrPath, music: StrPath, *, cut_times: Iterable[float] | None = None
@@ -96,18 +130,21 @@ class Mashup:
         """The cut plan for these two videos, without rendering (probes both files)."""
         from avajams.media import probe
 
-        user_info = probe(user)
-        music_info = probe(music)
-        fps = self.fps if self.fps is not None else output_fps(music_info.fps, cap=self.fps_cap)
+        return self._plan(probe(user), probe(music), cut_times)
+
+    def _plan(
+        self, user: VideoInfo, music: VideoInfo, cut_times: Iterable[float] | None
+    ) -> CutPlan:
+        o = self.options
         return plan_cuts(
-            user_info.duration,
-            music_info.duration,
-            fps,
-            segment_seconds=self.segment_seconds,
-            start_with=self.start_with,
+            user.duration,
+            music.duration,
+            o.output_fps(music.fps),
+            segment_seconds=o.segment_seconds,
+            start_with=o.start_with,
             cut_times=cut_times,
-            max_duration=self.max_duration,
-            user_end=self.user_end,
+            max_duration=o.max_duration,
+            user_end=o.user_end,
         )
 
     def render(
@@ -123,15 +160,17 @@ class Mashup:
         """Plan and render the mashup to ``out`` (an .mp4); return what was written.
 
         Raises MissingAudioError (the music video has no soundtrack) and OutputPathError
-        (``out`` cannot be written) before any decoding or encoding.
+        (``out`` cannot be written) before any decoding or encoding. Each video is probed
+        once; the renderer gets the probed :class:`~avajams.media.VideoInfo` (path-like).
         """
         from avajams.media import probe
 
-        probe_music(music)
+        music_info = probe_music(music)
         check_output_path(out, (user, music))
-        plan = self.plan(user, music, cut_times=cut_times)
+        user_info = probe(user)
+        plan = self._plan(user_info, music_info, cut_times)
         path = self.renderer.render(
-            plan, user, music, out, show_progress=show_progress, progress=progress
+            plan, user_info, music_info, out, show_progress=show_progress, progress=progress
         )
         written = probe(path)
         return RenderResult(

@@ -28,6 +28,10 @@ from typing import Any, Literal, cast, get_args
 from avajams.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_FPS_CAP",
+    "DEFAULT_MAX_SIZE",
+    "DEFAULT_SEGMENT_SECONDS",
+    "CutOptions",
     "CutPlan",
     "FitMode",
     "Segment",
@@ -35,8 +39,10 @@ __all__ = [
     "StartWith",
     "UserEnd",
     "canvas_size",
+    "check_choice",
     "output_fps",
     "plan_cuts",
+    "positive",
 ]
 
 Source = Literal["user", "music"]
@@ -46,6 +52,13 @@ FitMode = Literal["letterbox", "crop"]
 
 #: JSON schema version written by :meth:`CutPlan.to_json`.
 PLAN_VERSION = 1
+
+#: Seconds between cuts unless told otherwise.
+DEFAULT_SEGMENT_SECONDS = 2.0
+#: The highest output frame rate taken from the music video.
+DEFAULT_FPS_CAP = 30.0
+#: The box the output size is shrunk into (a portrait video gets the transposed box).
+DEFAULT_MAX_SIZE = (1280, 720)
 
 # Durations come from container timestamps; a product like 2.0 * 29.97 must not lose a frame
 # to floating-point error.
@@ -159,7 +172,7 @@ class CutPlan:
                 )
             segments = tuple(
                 Segment(
-                    source=_check_choice("source", s["source"], Source),
+                    source=check_choice("source", s["source"], Source),
                     source_start=int(s["source_start"]),
                     frames=int(s["frames"]),
                     output_start=int(s["output_start"]),
@@ -215,18 +228,59 @@ class CutPlan:
             raise ConfigError(f"cut plan segments cover {position} of {self.frames} frames")
 
 
-def _check_choice(name: str, value: object, choices: Any) -> Any:
+def check_choice(name: str, value: object, choices: Any) -> Any:
+    """``value`` if it is one of the ``Literal`` type ``choices``; else a ConfigError."""
     allowed = get_args(choices)
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
     return value
 
 
-def _positive(name: str, value: float) -> float:
-    value = float(value)
+def positive(name: str, value: float) -> float:
+    """``value`` as a float if it is finite and > 0; else ConfigError naming ``name``."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
     if not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"{name} must be a positive number of seconds, got {value}")
+        raise ConfigError(f"{name} must be a positive number, got {value}")
     return value
+
+
+@dataclass(frozen=True)
+class CutOptions:
+    """How a mashup is timed: everything :func:`plan_cuts` needs besides the two videos.
+
+    - ``segment_seconds``: seconds between cuts;
+    - ``start_with``: whose picture opens the mashup (``"user"`` or ``"music"``);
+    - ``user_end``: when the user's video runs out, ``"loop"`` it, ``"hold"`` its last
+      frame or show the ``"music"`` video for the rest;
+    - ``max_duration``: stop the output after this many seconds (None: the music's length);
+    - ``fps``: output frame rate (None: the music video's, capped at ``fps_cap``).
+
+    Invalid values raise ConfigError when the options are made, before any video is read.
+    """
+
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS
+    start_with: StartWith = "user"
+    user_end: UserEnd = "loop"
+    max_duration: float | None = None
+    fps: float | None = None
+    fps_cap: float = DEFAULT_FPS_CAP
+
+    def __post_init__(self) -> None:
+        positive("segment_seconds", self.segment_seconds)
+        check_choice("start_with", self.start_with, StartWith)
+        check_choice("user_end", self.user_end, UserEnd)
+        for name in ("max_duration", "fps"):
+            value = getattr(self, name)
+            if value is not None:
+                positive(name, value)
+        positive("fps_cap", self.fps_cap)
+
+    def output_fps(self, music_fps: float) -> float:
+        """The plan's frame rate for a music video of ``music_fps``."""
+        return self.fps if self.fps is not None else output_fps(music_fps, cap=self.fps_cap)
 
 
 def frames_in(seconds: float, fps: float) -> int:
@@ -239,7 +293,7 @@ def plan_cuts(
     music_duration: float,
     fps: float,
     *,
-    segment_seconds: float = 2.0,
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
     start_with: StartWith = "user",
     cut_times: Iterable[float] | None = None,
     max_duration: float | None = None,
@@ -252,11 +306,11 @@ def plan_cuts(
     for beat- or shot-aligned cuts. Between cuts the picture alternates sources, starting with
     ``start_with``. See the module docstring for the timing rules.
     """
-    fps = _positive("fps", fps)
-    user_duration = _positive("user_duration", user_duration)
-    music_duration = _positive("music_duration", music_duration)
-    start_with = cast(StartWith, _check_choice("start_with", start_with, StartWith))
-    user_end = cast(UserEnd, _check_choice("user_end", user_end, UserEnd))
+    fps = positive("fps", fps)
+    user_duration = positive("user_duration", user_duration)
+    music_duration = positive("music_duration", music_duration)
+    start_with = cast(StartWith, check_choice("start_with", start_with, StartWith))
+    user_end = cast(UserEnd, check_choice("user_end", user_end, UserEnd))
 
     music_frames = frames_in(music_duration, fps)
     if music_frames < 1:
@@ -267,7 +321,7 @@ def plan_cuts(
     user_frames = max(1, frames_in(user_duration, fps))
     total = music_frames
     if max_duration is not None:
-        total = min(total, frames_in(_positive("max_duration", max_duration), fps))
+        total = min(total, frames_in(positive("max_duration", max_duration), fps))
         if total < 1:
             raise ConfigError(f"max_duration {max_duration} is shorter than one frame")
 
@@ -325,7 +379,7 @@ def _cut_frames(
                 raise ConfigError(f"cut time {t} is not a finite number of seconds")
             frames.add(round(t * fps))
         return sorted(f for f in frames if 0 < f < total)
-    segment_seconds = _positive("segment_seconds", segment_seconds)
+    segment_seconds = positive("segment_seconds", segment_seconds)
     if segment_seconds * fps < 1 - _EPS:
         raise ConfigError(
             f"segment_seconds {segment_seconds} is shorter than one frame at {fps:g} fps"
@@ -359,18 +413,18 @@ def _merge(segments: Sequence[Segment]) -> list[Segment]:
     return merged
 
 
-def output_fps(music_fps: float, *, cap: float = 30.0) -> float:
+def output_fps(music_fps: float, *, cap: float = DEFAULT_FPS_CAP) -> float:
     """The mashup's frame rate: the music video's, capped at ``cap``, rounded to 0.01 fps.
 
     The rounding matches what the MP4 writer stores (MoviePy passes ``-r`` with two
     decimals), so output frame ``k`` is displayed at exactly ``k / fps``.
     """
-    music_fps = _positive("music fps", music_fps)
-    return round(min(music_fps, _positive("fps cap", cap)), 2)
+    music_fps = positive("music fps", music_fps)
+    return round(min(music_fps, positive("fps cap", cap)), 2)
 
 
 def canvas_size(
-    width: int, height: int, *, max_size: tuple[int, int] = (1280, 720)
+    width: int, height: int, *, max_size: tuple[int, int] = DEFAULT_MAX_SIZE
 ) -> tuple[int, int]:
     """The output size: ``width x height`` shrunk to fit ``max_size`` keeping aspect, even dims.
 

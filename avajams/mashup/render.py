@@ -15,14 +15,15 @@ MoviePy 1 (MoviePy issues #2395, #2506) and is not needed for a hard cut.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,10 +37,14 @@ from avajams.errors import (
     RenderError,
     VideoDecodeError,
 )
-from avajams.mashup.plan import CutPlan, FitMode, Segment, canvas_size
-
-if TYPE_CHECKING:
-    from avajams.media import VideoInfo
+from avajams.mashup.plan import DEFAULT_MAX_SIZE, CutPlan, FitMode, Segment, canvas_size
+from avajams.media import (  # placement is re-exported: where a picture lands on the canvas
+    FrameReader,
+    VideoInfo,
+    conform,
+    placement,
+    probe,
+)
 
 __all__ = ["MoviePyRenderer", "Renderer", "check_output_path", "placement", "probe_music"]
 
@@ -74,13 +79,14 @@ class Renderer(Protocol):
 
 
 def probe_music(music: StrPath) -> VideoInfo:
-    """Probe the music video, refusing one without a soundtrack (MissingAudioError)."""
-    from avajams.media import probe
+    """Probe the music video, refusing one without a soundtrack (MissingAudioError).
 
+    A :class:`~avajams.media.VideoInfo` is checked without reading the file again.
+    """
     info = probe(music)
     if not info.has_audio:
         raise MissingAudioError(
-            f"music video {music} has no audio track; a mashup keeps the music video's "
+            f"music video {info.path} has no audio track; a mashup keeps the music video's "
             "soundtrack, so pick a music video with sound",
             path=music,
         )
@@ -98,8 +104,8 @@ def check_output_path(out: StrPath, inputs: tuple[StrPath, ...] = ()) -> Path:
     for source in inputs:
         if path.resolve() == Path(source).resolve():
             raise OutputPathError(
-                f"output {path} is also an input of the mashup ({source}); writing it would "
-                "replace that video, so choose another output file",
+                f"output {path} is also an input of the mashup ({os.fspath(source)}); writing "
+                "it would replace that video, so choose another output file",
                 path=path,
             )
     if path.suffix.lower() not in OUTPUT_SUFFIXES:
@@ -120,154 +126,56 @@ def check_output_path(out: StrPath, inputs: tuple[StrPath, ...] = ()) -> Path:
     return path
 
 
-def placement(
-    size: tuple[int, int], canvas: tuple[int, int], fit: FitMode
-) -> tuple[int, int, int, int]:
-    """Where a ``size`` picture lands on the canvas: ``(x, y, width, height)`` after scaling.
-
-    ``"letterbox"`` scales it to fit inside, centred (x, y >= 0); ``"crop"`` scales it to cover
-    the canvas, centred (x, y <= 0, the overhang is cut off).
-    """
-    width, height = canvas
-    scale = (min if fit == "letterbox" else max)(width / size[0], height / size[1])
-    sw = max(1, round(size[0] * scale))
-    sh = max(1, round(size[1] * scale))
-    if fit == "letterbox":
-        sw, sh = min(sw, width), min(sh, height)
-    else:
-        sw, sh = max(sw, width), max(sh, height)
-    return (width - sw) // 2, (height - sh) // 2, sw, sh
-
-
 class _SourceReader:
-    """Frames of one source conformed to the canvas, read forward with PyAV.
+    """Pictures of one source conformed to the canvas: the frame covering a source time.
 
-    :meth:`picture` returns the frame covering a source time (seconds from the first frame).
-    Times must not go backwards except to restart from the beginning (a loop), which rewinds.
+    Reads through :class:`~avajams.media.FrameReader` (one forward pass; going back to the
+    start, for a loop, rewinds) and conforms each frame once, however long it is shown.
     """
 
     def __init__(
         self, info: VideoInfo, canvas: tuple[int, int], fit: FitMode, *, threads: int = 0
     ) -> None:
         self.path = info.path
-        self._threads = threads
-        self._rot_k = -(info.rotation // 90) % 4  # np.rot90 turns (counter-clockwise)
         self._canvas = canvas
-        x, y, sw, sh = placement((info.width, info.height), canvas, fit)
-        self._scaled = (sw, sh)  # display orientation
-        # swscale works on the stored frame, before the rotation turns it upright
-        self._stored_scaled = (sh, sw) if self._rot_k % 2 else (sw, sh)
-        self._offset = (x, y)  # letterbox: >= 0; crop: <= 0
-        self._fit = fit
-        self._container: Any = None
-        self._stream: Any = None
-        self._frames: Iterator[Any] | None = None
-        self._origin: float | None = None
-        self._current: Any = None
-        self._current_time = -np.inf
-        self._lookahead: Any = None
-        self._ended = False
+        self._fit: FitMode = fit
+        # A frame "at" time t may carry a timestamp rounded up to the next tick of the time
+        # base; half a tick of slack keeps it from losing to the previous frame.
+        self._reader = FrameReader(info.path, threads=threads, slack=Fraction(1, 2))
         self._picture: NDArray[np.uint8] | None = None
         self._picture_of: Any = None
-        self.rewinds = 0
-        self._slack = 1e-9
 
-    def _open(self) -> None:
-        import av
-
-        try:
-            self._container = av.open(self.path)
-            self._stream = self._container.streams.video[0]
-        except (av.FFmpegError, IndexError) as exc:
-            self.close()
-            raise VideoDecodeError(
-                f"cannot read video from {self.path}: {exc}", path=self.path
-            ) from exc
-        self._stream.thread_type = "AUTO"
-        # A frame "at" time t may carry a timestamp rounded to the nearest tick of the time
-        # base; half a tick of slack keeps it from losing to the previous frame.
-        self._slack = float(self._stream.time_base or 0) / 2 + 1e-9
-        if self._threads:
-            self._stream.codec_context.thread_count = self._threads
-        self._restart()
-
-    def _restart(self) -> None:
-        if self._frames is not None:
-            self._container.seek(0)
-            self.rewinds += 1
-        self._frames = self._container.decode(self._stream)
-        self._current = None
-        self._current_time = -np.inf
-        self._lookahead = None
-        self._ended = False
-
-    def _next(self) -> Any:
-        import av
-
-        if self._lookahead is None and not self._ended:
-            assert self._frames is not None
-            try:
-                self._lookahead = next(self._frames)
-            except StopIteration:
-                self._ended = True
-            except av.FFmpegError as exc:
-                raise VideoDecodeError(
-                    f"decoding {self.path} failed: {exc}; the file may be corrupt", path=self.path
-                ) from exc
-        return self._lookahead
-
-    def _time(self, frame: Any) -> float:
-        t = frame.time
-        if t is None:
-            raise VideoDecodeError(
-                f"{self.path} has a video frame without a timestamp", path=self.path
-            )
-        if self._origin is None:
-            self._origin = float(t)
-        return float(t) - self._origin
+    @property
+    def rewinds(self) -> int:
+        """How often the source was decoded again from its start."""
+        return self._reader.rewinds
 
     def picture(self, t: float) -> NDArray[np.uint8]:
-        """The conformed canvas picture of the frame covering source time ``t``."""
-        if self._container is None:
-            self._open()
-        if t < self._current_time - self._slack:
-            log.debug("rewinding %s from %.3f s to %.3f s", self.path, self._current_time, t)
-            self._restart()
-        while (frame := self._next()) is not None:
-            frame_time = self._time(frame)
-            if self._current is not None and frame_time > t + self._slack:
-                break
-            self._current, self._current_time = frame, frame_time
-            self._lookahead = None
-        if self._current is None:
-            raise VideoDecodeError(f"{self.path} has no video frames", path=self.path)
-        if self._picture_of is not self._current:
-            self._picture = self._conform(self._current)
-            self._picture_of = self._current
+        """The conformed canvas picture of the frame covering source time ``t``.
+
+        Past the end of the source, its last frame.
+        """
+        frame = self._reader.frame_at(t)
+        if frame is None:
+            frame = self._reader.current
+        if self._picture_of is not frame:
+            self._picture = self._conform(frame)
+            self._picture_of = frame
         assert self._picture is not None
         return self._picture
 
     def _conform(self, frame: Any) -> NDArray[np.uint8]:
-        rw, rh = self._stored_scaled
-        rgb: NDArray[np.uint8] = frame.reformat(width=rw, height=rh, format="rgb24").to_ndarray()
-        if self._rot_k:
-            rgb = np.rot90(rgb, k=self._rot_k)
-        width, height = self._canvas
-        x, y = self._offset
-        if self._fit == "crop":
-            return np.ascontiguousarray(rgb[-y : -y + height, -x : -x + width])
-        canvas = np.zeros((height, width, 3), dtype=np.uint8)
-        sw, sh = self._scaled
-        canvas[y : y + sh, x : x + sw] = rgb
-        return canvas
+        return conform(
+            frame,
+            self._canvas,
+            fit=self._fit,
+            sample_aspect_ratio=self._reader.stream.sample_aspect_ratio,
+        )
 
     def close(self) -> None:
         """Release the decoder; idempotent."""
-        self._frames = None
-        self._current = self._lookahead = self._picture = self._picture_of = None
-        if self._container is not None:
-            container, self._container = self._container, None
-            container.close()
+        self._picture = self._picture_of = None
+        self._reader.close()
 
 
 class _PlanPictures:
@@ -395,7 +303,7 @@ class MoviePyRenderer:
         self,
         *,
         size: tuple[int, int] | None = None,
-        max_size: tuple[int, int] = (1280, 720),
+        max_size: tuple[int, int] = DEFAULT_MAX_SIZE,
         fit: FitMode = "letterbox",
         crossfade_ms: float = 0.0,
         preset: str = "medium",
@@ -435,14 +343,10 @@ class MoviePyRenderer:
         progress: ProgressCallback | None = None,
     ) -> Path:
         """Write the mashup described by ``plan`` to ``out``; see :class:`Renderer`."""
-        from avajams.media import probe
-
         plan.validate()
         music_info = probe_music(music)
         user_info = probe(user)
         out_path = check_output_path(out, (user, music))
-        canvas = self.canvas_for(music_info)
-        crossfade_frames = round(self.crossfade_ms / 1000.0 * plan.fps)
 
         partial = out_path.with_name(f".{out_path.stem}.{uuid.uuid4().hex[:8]}.partial.mp4")
         try:
@@ -450,7 +354,6 @@ class MoviePyRenderer:
         except OSError as exc:
             raise OutputPathError(f"cannot write {out_path}: {exc}", path=out_path) from exc
 
-        readers: dict[str, _SourceReader] = {}
         done = False
         try:
             with (
@@ -461,19 +364,47 @@ class MoviePyRenderer:
             ):
                 soundtrack = Path(scratch) / "soundtrack.m4a"
                 write_soundtrack(music_info, plan.duration, soundtrack, bit_rate=self.audio_bitrate)
-                readers["user"] = _SourceReader(user_info, canvas, self.fit, threads=self.threads)
-                readers["music"] = _SourceReader(music_info, canvas, self.fit, threads=self.threads)
-                pictures = _PlanPictures(plan, readers, crossfade_frames, bar)
-                self._write(pictures, plan, soundtrack, partial)
+                with self._plan_pictures(plan, user_info, music_info, bar) as pictures:
+                    self._write(pictures, plan, soundtrack, partial)
             os.replace(partial, out_path)
             done = True
         finally:
-            for reader in readers.values():
-                reader.close()
             if not done:
                 partial.unlink(missing_ok=True)
         log.info("wrote %s (%d frames, %.2f s)", out_path, plan.frames, plan.duration)
         return out_path
+
+    def pictures(
+        self, plan: CutPlan, user: StrPath, music: StrPath
+    ) -> Generator[NDArray[np.uint8], None, None]:
+        """Every output picture of ``plan`` in order, exactly as :meth:`render` encodes them.
+
+        Nothing is encoded: for previews, contact sheets and measuring the decoding side
+        alone. Close the generator (or exhaust it) to release the decoders.
+        """
+        plan.validate()
+        user_info, music_info = probe(user), probe(music)
+        with (
+            Progress("pictures", plan.frames, show=False) as bar,
+            self._plan_pictures(plan, user_info, music_info, bar) as pictures,
+        ):
+            for k in range(plan.frames):
+                yield pictures.frame(k)
+
+    @contextlib.contextmanager
+    def _plan_pictures(
+        self, plan: CutPlan, user: VideoInfo, music: VideoInfo, bar: Progress
+    ) -> Iterator[_PlanPictures]:
+        canvas = self.canvas_for(music)
+        crossfade_frames = round(self.crossfade_ms / 1000.0 * plan.fps)
+        readers: dict[str, _SourceReader] = {}
+        try:
+            readers["user"] = _SourceReader(user, canvas, self.fit, threads=self.threads)
+            readers["music"] = _SourceReader(music, canvas, self.fit, threads=self.threads)
+            yield _PlanPictures(plan, readers, crossfade_frames, bar)
+        finally:
+            for reader in readers.values():
+                reader.close()
 
     def _write(
         self, pictures: _PlanPictures, plan: CutPlan, soundtrack: Path, partial: Path
