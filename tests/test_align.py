@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from avajams.index._align import _STEPS, align, frame_baseline
+from avajams.index._align import align, frame_baseline, steps, trim
 from avajams.index._rerank import align_tracks
 
 
@@ -38,6 +38,19 @@ def test_a_run_at_another_speed_is_followed(speed: float) -> None:
         assert abs(j - truth[i]) <= 1, (i, j)
 
 
+@pytest.mark.parametrize("ratio", [2.0, 3.0])
+def test_a_track_sampled_sparsely_keeps_real_time(ratio: float) -> None:
+    # query frames every `ratio` seconds, video frames every second: real time is a slope
+    s = _noise(10, 60, seed=4)
+    for i in range(2, 9):
+        s[i, 5 + round(ratio * (i - 2))] = 0.9
+    a = align(s, 0.6, ratio=ratio)
+    assert a.pairs == tuple((i, 5 + round(ratio * (i - 2))) for i in range(2, 9))
+    assert a.score == pytest.approx(7 * (0.9 - 0.6 - 0.03), abs=1e-5)  # no step cost paid
+    with pytest.raises(ValueError, match="ratio"):
+        align(s, 0.6, ratio=0.0)
+
+
 def test_a_short_strong_run_beats_a_long_weak_drift() -> None:
     s = _noise(40, 60, seed=2)
     for k in range(30):  # long, barely above the baseline
@@ -47,6 +60,25 @@ def test_a_short_strong_run_beats_a_long_weak_drift() -> None:
     a = align(s, 0.6, margin=0.03)
     assert a.pairs[0] == (32, 50)
     assert a.length == 4
+
+
+def test_trimming_drops_the_weak_tail_of_a_run_but_keeps_its_score() -> None:
+    s = (_noise(20, 40, seed=5) * 0.8).astype(np.float32)
+    for k in range(5):
+        s[5 + k, 10 + k] = 0.95  # the excerpt
+    for k in range(5, 9):
+        s[5 + k, 10 + k] = 0.62  # unrelated frames the video explains a little
+    a = align(s, 0.5)
+    assert a.length == 9
+    t = trim(a, s)
+    assert t.pairs == tuple((5 + k, 10 + k) for k in range(5))
+    assert t.score == a.score
+    assert t.similarity == pytest.approx(0.95)
+    # an even run is left alone
+    even = np.full((6, 6), 0.2, np.float32)
+    np.fill_diagonal(even, 0.8)
+    b = align(even, 0.5)
+    assert trim(b, even) == b
 
 
 def test_nothing_above_the_baseline_is_no_run() -> None:
@@ -64,11 +96,17 @@ def test_bad_shapes_are_refused() -> None:
 
 
 def test_the_baseline_is_what_an_unrelated_video_reaches() -> None:
-    best = np.array([[0.9, 0.5], [0.5, 0.55], [0.4, 0.6]], np.float32)
-    np.testing.assert_allclose(frame_baseline(best), [0.5, 0.55])
-    # two videos: the weaker one is the baseline, so the stronger stands out
-    np.testing.assert_allclose(frame_baseline(best[:2]), [0.5, 0.5])
-    assert frame_baseline(best[:1]).shape == (2,)
+    # ten candidates: the 80th percentile, so the best two stand above it
+    best = np.linspace(0.4, 0.9, 10, dtype=np.float32)[:, None]
+    assert float(frame_baseline(best)[0]) == pytest.approx(0.4 + 0.8 * 0.5, abs=1e-6)
+    # a second copy of the matching video does not raise the bar above either copy
+    twins = np.array([0.95, 0.95, 0.6, 0.55, 0.5, 0.5, 0.45, 0.45, 0.4, 0.4], np.float32)
+    assert float(frame_baseline(twins[:, None])[0]) < 0.95 - 0.2
+    # up to three candidates: the weakest is the baseline, so the strongest stands out
+    few = np.array([[0.9, 0.5], [0.5, 0.55], [0.4, 0.6]], np.float32)
+    np.testing.assert_allclose(frame_baseline(few), [0.4, 0.5])
+    np.testing.assert_allclose(frame_baseline(few[:2]), [0.5, 0.5])
+    assert frame_baseline(few[:1]).shape == (2,)
 
 
 def test_tracks_pick_the_region_that_shows_the_video() -> None:
@@ -105,12 +143,12 @@ def test_any_run_is_ordered_made_of_allowed_steps_and_scores_what_it_earns(
         # no single pair earns anything (a one-pair run would otherwise be better)
         assert float(gains.max()) <= 1e-6
         return
-    steps = {(di, dj): cost for di, dj, cost in _STEPS}
+    allowed = {(di, dj): cost for di, dj, cost in steps(1.0)}
     earned = sum(float(gains[i, j]) for i, j in a.pairs)
     paid = 0.0
     for (i0, j0), (i1, j1) in zip(a.pairs, a.pairs[1:], strict=False):
-        assert (i1 - i0, j1 - j0) in steps
-        paid += steps[(i1 - i0, j1 - j0)]
+        assert (i1 - i0, j1 - j0) in allowed
+        paid += allowed[(i1 - i0, j1 - j0)]
     assert a.score == pytest.approx(earned - paid, abs=1e-4)
     # the best run is at least as good as the best single pair
     assert a.score >= float(gains.max()) - 1e-5

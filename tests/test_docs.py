@@ -122,7 +122,7 @@ def test_cli_json_schema_is_documented() -> None:
     }  # fmt: skip
     assert set(match["aligned"][0]) == {"query_time", "music_time", "similarity"}
     assert set(match["span"]) == {
-        "query_start", "query_end", "music_start", "music_end", "similarity", "frames",
+        "query_start", "query_end", "music_start", "music_end", "similarity", "frames", "speed",
     }  # fmt: skip
     assert len(match["box"]) == 4
     from avajams.cli.match import JSON_SCHEMA_VERSION

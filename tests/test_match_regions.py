@@ -117,7 +117,7 @@ def test_cli_json_and_report_say_where(
     assert Path(first["path"]).name == "mv1.mp4"
     assert _iou(tuple(first["box"]), PIP_BOX) > 0.7
     assert set(first["span"]) == {
-        "query_start", "query_end", "music_start", "music_end", "similarity", "frames",
+        "query_start", "query_end", "music_start", "music_end", "similarity", "frames", "speed",
     }  # fmt: skip
     # the box is drawn on the query tiles of the first row, in the report's box colour
     image = Image.open(report).convert("RGB")

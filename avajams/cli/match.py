@@ -17,7 +17,7 @@
           ],
           "span": {                       # the stretch that aligned, or null
             "query_start": 0.0, "query_end": 4.0, "music_start": 2.0, "music_end": 6.0,
-            "similarity": 0.9, "frames": 5
+            "similarity": 0.9, "frames": 5, "speed": 1.0
           } | null,
           "box": [x0, y0, x1, y1] | null  # the part of the query frame (fractions), or null
         }, ...
@@ -109,6 +109,7 @@ def match_to_json(match: Match, rank: int) -> dict[str, Any]:
             "music_end": float(match.span.music_end),
             "similarity": float(match.span.similarity),
             "frames": int(match.span.frames),
+            "speed": float(match.span.speed),
         },
         "box": None if match.box is None else [float(v) for v in match.box],
     }

@@ -18,17 +18,37 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Alignment", "align", "frame_baseline"]
+__all__ = ["Alignment", "align", "frame_baseline", "steps", "trim"]
 
-#: Steps (query frames, video frames) a run may take between two matched pairs, and the cost
-#: of each: (1, 1) is real time; the others allow a speed change or a dropped frame.
-_STEPS: tuple[tuple[int, int, float], ...] = (
-    (1, 1, 0.0),
-    (1, 2, 0.02),  # video plays faster than the query: speed up to 2x
-    (1, 0, 0.02),  # the same video frame for two query frames: slower, down to ~0.5x
-    (2, 1, 0.04),  # skip a query frame (a flash, a cut in the host)
-    (1, 3, 0.08),  # a video frame skipped (sampling phase at speed ~2)
-)
+Step = tuple[int, int, float]
+
+#: Speeds (video seconds per query second) a run may follow: half to double.
+MIN_SPEED, MAX_SPEED = 0.5, 2.0
+#: Cost of a step away from real time, per video frame of difference (a tie-breaker: a run
+#: keeps real time unless the similarities say otherwise).
+SPEED_COST = 0.005
+#: Cost of skipping one query frame (a flash, a cut in the host).
+SKIP_COST = 0.04
+
+
+def steps(ratio: float = 1.0) -> tuple[Step, ...]:
+    """The steps (query frames, video frames, cost) a run may take between two pairs.
+
+    ``ratio`` is the query's sampling interval over the video's (1 when both are sampled at the
+    same rate, 2 when the query track has every other frame): one query step covers ``ratio``
+    video frames in real time, from ``MIN_SPEED`` to ``MAX_SPEED`` times that.
+    """
+    if not (ratio > 0 and np.isfinite(ratio)):
+        raise ValueError(f"ratio must be a positive number, not {ratio!r}")
+    lo = max(0, int(np.floor(ratio * MIN_SPEED)))
+    hi = max(1, int(np.ceil(ratio * MAX_SPEED)))
+    out: list[Step] = []
+    for dj in range(lo, hi + 1):
+        off = max(0.0, abs(dj - ratio) - (0.5 if ratio % 1 else 0.0))
+        out.append((1, dj, 0.0 if off < 1e-9 else SPEED_COST * max(1.0, off)))
+    out.append((2, max(1, round(2 * ratio)), SKIP_COST))
+    out.sort(key=lambda s: s[2])  # ties go to the cheapest step
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -48,22 +68,28 @@ class Alignment:
         return len(self.pairs)
 
 
+#: the baseline is this quantile of the candidates' best similarities for a query frame
+BASELINE_QUANTILE = 0.8
+
+
 def frame_baseline(best_per_video: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Per query frame, the similarity an unrelated video reaches: the median over videos.
+    """Per query frame, the similarity an unrelated video reaches.
 
     ``best_per_video`` (videos, query frames) holds each candidate video's best cosine for each
-    query frame; with one video (nothing to compare with) the baseline is that video's median.
+    query frame. The baseline is their :data:`BASELINE_QUANTILE` quantile: a frame counts
+    for a video only where that video explains it better than all but the few best
+    candidates (so a second copy of the same video in the library does not cancel the
+    first). With one or two candidates, nothing to compare with, it is the lowest one.
     """
     b = np.asarray(best_per_video, dtype=np.float32)
     if b.ndim != 2 or b.shape[0] == 0:
         raise ValueError(f"best_per_video must be (videos, frames) with videos >= 1, not {b.shape}")
     if b.shape[0] == 1:
         return np.full(b.shape[1], float(np.median(b)), np.float32)
-    # the median of the *others* for the best video: with few candidates the plain median
-    # would be the matching video itself when it is one of two
-    out: NDArray[np.float32] = np.median(b, axis=0).astype(np.float32)
-    if b.shape[0] == 2:
-        out = b.min(axis=0).astype(np.float32)
+    if b.shape[0] <= 3:
+        low: NDArray[np.float32] = b.min(axis=0).astype(np.float32)
+        return low
+    out: NDArray[np.float32] = np.quantile(b, BASELINE_QUANTILE, axis=0).astype(np.float32)
     return out
 
 
@@ -72,13 +98,14 @@ def align(
     baseline: NDArray[np.float32] | float,
     *,
     margin: float = 0.03,
+    ratio: float = 1.0,
 ) -> Alignment:
     """The best local alignment of a (query frames, video frames) similarity matrix.
 
-    A pair (i, j) gains ``sims[i, j] - baseline[i] - margin``; a run follows the steps in
-    ``_STEPS`` (real time, up to 2x faster or slower, an occasional skipped frame), paying each
-    step's small cost, and may start and end anywhere. Returns the run of greatest total gain
-    (an empty :class:`Alignment` when no pair gains anything).
+    A pair (i, j) gains ``sims[i, j] - baseline[i] - margin``; a run follows the
+    :func:`steps` for ``ratio`` (real time, up to 2x faster or slower, an occasional skipped
+    query frame), paying each step's small cost, and may start and end anywhere. Returns the
+    run of greatest total gain (an empty :class:`Alignment` when no pair gains anything).
     """
     s = np.asarray(sims, dtype=np.float32)
     if s.ndim != 2:
@@ -89,13 +116,14 @@ def align(
     base = np.broadcast_to(np.asarray(baseline, dtype=np.float32), (m,))
     gain = s - base[:, None] - np.float32(margin)
     value = np.zeros((m, n), np.float32)
-    # back[i, j]: index into _STEPS of the step that reached (i, j), or -1 for a run start
+    moves = steps(ratio)
+    # back[i, j]: index into moves of the step that reached (i, j), or -1 for a run start
     back = np.full((m, n), -1, np.int8)
     neg = np.float32(-np.inf)
     for i in range(m):
         best = np.zeros(n, np.float32)  # starting a new run here
         arg = np.full(n, -1, np.int8)
-        for k, (di, dj, cost) in enumerate(_STEPS):
+        for k, (di, dj, cost) in enumerate(moves):
             if i - di < 0:
                 continue
             prev = value[i - di]
@@ -118,9 +146,38 @@ def align(
     pairs = [(ei, ej)]
     i, j = ei, ej
     while back[i, j] >= 0:
-        di, dj, _ = _STEPS[int(back[i, j])]
+        di, dj, _ = moves[int(back[i, j])]
         i, j = i - di, j - dj
         pairs.append((i, j))
     pairs.reverse()
     sim = float(np.mean([s[a, b] for a, b in pairs]))
     return Alignment(tuple(pairs), total, sim)
+
+
+#: :func:`trim` drops end pairs this far below the run's strong part (its upper quartile)
+TRIM_DROP = 0.15
+
+
+def trim(alignment: Alignment, sims: NDArray[np.float32], drop: float = TRIM_DROP) -> Alignment:
+    """The run without the weak pairs at its ends, for reporting *where* it matched.
+
+    A run may carry on a few frames past the end of an excerpt, through unrelated frames that
+    its video happens to explain a little better than most; those pairs sit far below the
+    run's strong part. Pairs at either end more than ``drop`` below the upper quartile of the
+    run's similarities are dropped (never the inside of the run, never all of it). The score
+    is kept: it ranks the video; the trimmed pairs say where.
+    """
+    pairs = list(alignment.pairs)
+    if len(pairs) < 3:
+        return alignment
+    values = np.array([sims[i, j] for i, j in pairs], np.float32)
+    floor = float(np.quantile(values, 0.75)) - drop
+    lo, hi = 0, len(pairs)
+    while hi - lo > 1 and values[lo] < floor:
+        lo += 1
+    while hi - lo > 1 and values[hi - 1] < floor:
+        hi -= 1
+    if (lo, hi) == (0, len(pairs)):
+        return alignment
+    kept = tuple(pairs[lo:hi])
+    return Alignment(kept, alignment.score, float(values[lo:hi].mean()))

@@ -771,22 +771,30 @@ class VideoIndex:
             found = [(label, row) for label, row in rows.items() if row is not None]
             stored = [(label, row, self._frames(row)) for label, row in found]
         with_frames = [(label, row, f) for label, row, f in stored if f is not None]
-        ranked = align_tracks([fr for fr, _, _ in prepared], [f[0] for _, _, f in with_frames])
+        ranked = align_tracks(
+            [fr for fr, _, _ in prepared],
+            [f[0] for _, _, f in with_frames],
+            track_times=[tm for _, tm, _ in prepared],
+            video_times=[f[1] for _, _, f in with_frames],
+        )
         results: list[Match] = []
         for (label, row, (vframes, vtimes)), result in zip(with_frames, ranked, strict=True):
             qf, qt, box = prepared[result.track]
             run = dict(result.alignment.pairs)
+            line = _fit_line(result.alignment.pairs, qt, vtimes)
             aligned = []
             for i in range(len(qf)):
                 j = run.get(i, int(result.best[i]))
                 sim = float(qf[i] @ vframes[j])
-                aligned.append(AlignedPair(float(qt[i]), float(vtimes[j]), sim))
+                t = float(vtimes[j]) if line is None or i not in run else line(float(qt[i]))
+                aligned.append(AlignedPair(float(qt[i]), t, sim))
             span = None
-            if result.alignment.pairs:
-                (i0, j0), (i1, j1) = result.alignment.pairs[0], result.alignment.pairs[-1]
+            if result.alignment.pairs and line is not None:
+                q0 = float(qt[result.alignment.pairs[0][0]])
+                q1 = float(qt[result.alignment.pairs[-1][0]])
                 span = Span(
-                    float(qt[i0]), float(qt[i1]), float(vtimes[j0]), float(vtimes[j1]),
-                    result.alignment.similarity, result.alignment.length,
+                    q0, q1, line(q0), line(q1), result.alignment.similarity,
+                    result.alignment.length, line.speed,
                 )  # fmt: skip
             results.append(
                 Match(row.key, result.alignment.score, row.path, row.metadata, pool[label],
@@ -940,6 +948,36 @@ def _rerank(
         for i, (j, s) in enumerate(zip(best.tolist(), best_sim.tolist(), strict=True))
     )
     return score, aligned
+
+
+class _Line:
+    """music time = ``start + speed * (query time - origin)``, read off an aligned run."""
+
+    def __init__(self, origin: float, start: float, speed: float) -> None:
+        self.origin, self.start, self.speed = origin, start, speed
+
+    def __call__(self, query_time: float) -> float:
+        return round(self.start + self.speed * (query_time - self.origin), 3)
+
+
+def _fit_line(
+    pairs: Sequence[tuple[int, int]], qt: NDArray[np.float64], vt: NDArray[np.float64]
+) -> _Line | None:
+    """The straight line through a run's (query time, music time) pairs, by least squares.
+
+    Frames are sampled a second apart, so each pair is off by up to half a second (more where
+    neighbouring frames look alike); the line through all of them is finer. Its slope (the
+    speed) is held between 0.5 and 2, the speeds a run may follow.
+    """
+    if not pairs:
+        return None
+    q = np.array([qt[i] for i, _ in pairs], np.float64)
+    m = np.array([vt[j] for _, j in pairs], np.float64)
+    if len(pairs) < 3 or float(np.ptp(q)) <= 0:
+        return _Line(float(q.mean()), float(m.mean()), 1.0)
+    speed = float(np.clip(np.polyfit(q, m, 1)[0], 0.5, 2.0))
+    origin = float(q.mean())
+    return _Line(origin, float(m.mean()), round(speed, 4))
 
 
 def _box(box: object, i: int) -> Box | None:

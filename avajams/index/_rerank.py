@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from avajams.index._align import Alignment, align, frame_baseline
+from avajams.index._align import Alignment, align, frame_baseline, trim
 
 
 def rerank_scores(
@@ -43,15 +43,27 @@ class TrackResult:
     best_sim: NDArray[np.float32]
 
 
+def _interval(times: NDArray[np.float64] | None) -> float:
+    if times is None or len(times) < 2:
+        return 1.0
+    step = float(np.median(np.diff(times)))
+    return step if step > 0 else 1.0
+
+
 def align_tracks(
-    tracks: Sequence[NDArray[np.float32]], videos: Sequence[NDArray[np.float32]]
+    tracks: Sequence[NDArray[np.float32]],
+    videos: Sequence[NDArray[np.float32]],
+    *,
+    track_times: Sequence[NDArray[np.float64]] | None = None,
+    video_times: Sequence[NDArray[np.float64]] | None = None,
 ) -> list[TrackResult]:
     """For each video (its unit frame vectors), the query track that aligns with it best.
 
     Each track's frames are compared with every video's; a frame's baseline is how well the
     median video explains it (:func:`frame_baseline`), so a pair counts only by how far it
     stands above what unrelated videos reach. The video keeps the track whose best run
-    (:func:`align`) earns the most.
+    (:func:`align`) earns the most. Times (seconds, default one frame a second) set how many
+    video frames one query step covers in real time.
     """
     if not videos:
         return []
@@ -60,8 +72,10 @@ def align_tracks(
     for ti, per_video in enumerate(sims):
         best_per_video = np.stack([s.max(axis=1) for s in per_video])
         baseline = frame_baseline(best_per_video)
+        q_step = _interval(None if track_times is None else track_times[ti])
         for vi, s in enumerate(per_video):
-            alignment = align(s, baseline)
+            v_step = _interval(None if video_times is None else video_times[vi])
+            alignment = trim(align(s, baseline, ratio=q_step / v_step), s)
             current = results[vi]
             if current is None or alignment.score > current.alignment.score:
                 best = s.argmax(axis=1)

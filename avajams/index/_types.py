@@ -30,8 +30,11 @@ Box = tuple[float, float, float, float]
 class Span:
     """The stretch of the query that aligned with the video, and the video's stretch it shows.
 
-    Times are in seconds (the first and last aligned sample of each); ``similarity`` is the
-    mean cosine of the aligned frame pairs, ``frames`` how many pairs there are.
+    Times are in seconds: the query's first and last aligned sample, and where the straight
+    line through the aligned pairs puts them in the music video (finer than the one-second
+    frame spacing); ``speed`` is that line's slope (music seconds per query second, 1.0 in
+    real time); ``similarity`` is the mean cosine of the aligned frame pairs, ``frames`` how
+    many pairs there are.
     """
 
     query_start: float
@@ -40,6 +43,7 @@ class Span:
     music_end: float
     similarity: float
     frames: int
+    speed: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,8 @@ class Match:
     :meth:`VideoIndex.search_tracks` it is the alignment's evidence (see docs/library.md).
     ``signature_score`` is always the signature cosine. ``aligned`` holds, for every query
     frame in time order, its best-matching frame of this video (empty without query frames);
-    within ``span`` that is the frame the time alignment paired it with.
+    within ``span`` it is the frame the time alignment paired it with, its time read off the
+    span's line.
 
     ``span`` (alignment only) says which stretch of the query matched which stretch of the
     video; ``box`` the part of the query frame that matched, None when it was the whole frame.
