@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from avajams.index._align import align, frame_baseline, steps, trim
+from avajams.index._align import align, fit_line, frame_baseline, steps, trim
 from avajams.index._rerank import align_tracks
 
 
@@ -79,6 +79,27 @@ def test_trimming_drops_the_weak_tail_of_a_run_but_keeps_its_score() -> None:
     np.fill_diagonal(even, 0.8)
     b = align(even, 0.5)
     assert trim(b, even) == b
+
+
+@pytest.mark.parametrize(("start", "speed"), [(4.3, 1.0), (2.6, 1.25), (10.2, 0.8), (1.0, 1.5)])
+def test_the_line_through_a_run_is_finer_than_the_frames(start: float, speed: float) -> None:
+    qt = np.arange(10, dtype=np.float64)
+    vt = np.arange(40, dtype=np.float64)
+    truth = start + speed * qt
+    s = np.exp(-((vt[None, :] - truth[:, None]) ** 2) / 0.8).astype(np.float32)
+    pairs = tuple((i, int(np.argmax(s[i]))) for i in range(10))  # whole frames: +-0.5 s
+    got_start, got_speed = fit_line(pairs, s, qt, vt)
+    assert got_speed == pytest.approx(speed, abs=0.051)
+    assert got_start == pytest.approx(start, abs=0.3)
+    with pytest.raises(ValueError, match="at least one"):
+        fit_line((), s, qt, vt)
+
+
+def test_where_frames_look_alike_the_line_keeps_real_time() -> None:
+    s = np.full((6, 20), 0.8, np.float32)
+    pairs = ((0, 3), (1, 5), (2, 6), (3, 9), (4, 10), (5, 13))  # wandering: all frames equal
+    _, speed = fit_line(pairs, s, np.arange(6.0), np.arange(20.0))
+    assert speed == 1.0
 
 
 def test_nothing_above_the_baseline_is_no_run() -> None:

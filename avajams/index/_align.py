@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Alignment", "align", "frame_baseline", "steps", "trim"]
+__all__ = ["Alignment", "align", "fit_line", "frame_baseline", "steps", "trim"]
 
 Step = tuple[int, int, float]
 
@@ -181,3 +181,52 @@ def trim(alignment: Alignment, sims: NDArray[np.float32], drop: float = TRIM_DRO
         return alignment
     kept = tuple(pairs[lo:hi])
     return Alignment(kept, alignment.score, float(values[lo:hi].mean()))
+
+
+#: the speeds :func:`fit_line` tries, and how much mean similarity a speed other than real
+#: time must gain per unit of difference to be preferred
+_SPEEDS = np.round(np.arange(MIN_SPEED, MAX_SPEED + 1e-9, 0.05), 2)
+_SPEED_PRIOR = 0.02
+
+
+def fit_line(
+    pairs: tuple[tuple[int, int], ...],
+    sims: NDArray[np.float32],
+    query_times: NDArray[np.float64],
+    video_times: NDArray[np.float64],
+) -> tuple[float, float]:
+    """The straight line ``music = start + speed * (query - query_times[first])`` along which
+    a run's query frames are most similar to the video, as ``(start, speed)``.
+
+    The run's pairs are whole video frames, a sampling interval apart, and where neighbouring
+    frames look alike the alignment may pick either; the line is finer. Each speed from
+    :data:`MIN_SPEED` to :data:`MAX_SPEED` in steps of 0.05, with its least-squares start and
+    small shifts of it, is scored by the mean similarity along the line (interpolated between
+    video frames); real time is preferred unless another speed is clearly better.
+    """
+    if not pairs:
+        raise ValueError("a line needs at least one aligned pair")
+    rows = np.asarray([i for i, _ in pairs])
+    q = np.asarray(query_times, np.float64)[rows]
+    m = np.asarray(video_times, np.float64)[[j for _, j in pairs]]
+    vt = np.asarray(video_times, np.float64)
+    if len(pairs) < 2 or len(vt) < 2 or float(q[-1] - q[0]) <= 0:
+        return float(m[0]), 1.0
+    s = np.asarray(sims, np.float32)[rows]
+    dq = q - q[0]
+    best: tuple[float, float, float] | None = None
+    for speed in _SPEEDS:
+        start0 = float(np.mean(m - speed * dq))
+        for shift in (-0.5, -0.25, 0.0, 0.25, 0.5):
+            t = np.clip(start0 + shift + speed * dq, vt[0], vt[-1])
+            hi = np.clip(np.searchsorted(vt, t), 1, len(vt) - 1)
+            lo = hi - 1
+            span = vt[hi] - vt[lo]
+            w = np.where(span > 0, (t - vt[lo]) / np.where(span > 0, span, 1.0), 0.0)
+            k = np.arange(len(rows))
+            along = s[k, lo] * (1 - w) + s[k, hi] * w
+            value = float(along.mean()) - _SPEED_PRIOR * abs(float(speed) - 1.0)
+            if best is None or value > best[0] + 1e-9:
+                best = (value, start0 + shift, float(speed))
+    assert best is not None
+    return best[1], best[2]

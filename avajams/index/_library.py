@@ -30,6 +30,7 @@ from avajams.errors import (
     VectorError,
     VideoNotFoundError,
 )
+from avajams.index._align import fit_line
 from avajams.index._backends import (
     ExactBackend,
     HnswBackend,
@@ -57,6 +58,10 @@ INDEX_NAME = "signatures.hnsw"
 LOCK_NAME = "write.lock"
 #: ``backend="auto"`` searches exactly while the library holds at most this many videos
 AUTO_EXACT_LIMIT = 10_000
+#: ``search_tracks`` also looks up windows of this many frames of each query track ...
+WINDOW_FRAMES = 4
+#: ... each window's nearest videos (seated round-robin after the whole query's)
+WINDOW_CANDIDATES = 5
 
 BackendName = Literal["auto", "exact", "hnsw"]
 Where = Mapping[str, Any] | Callable[[dict[str, Any]], bool]
@@ -733,11 +738,13 @@ class VideoIndex:
         """The ``k`` videos that best align in time with any of the query's ``tracks``.
 
         Each :class:`QueryTrack` is one sequence of query frame vectors: the whole frame, or a
-        region of it (its ``box``). Stage one: every track's signature (the mean of its frames)
-        finds its ``candidates`` nearest videos (default ``max(4*k, 20)``). Stage two, on those
-        alone: each track is aligned with each candidate's stored frames — the best run of
-        consecutive frames matched in order at up to 2x faster or slower, each pair counted
-        by how far it beats what the median candidate reaches for that query frame — and a
+        region of it (its ``box``). Stage one: the first track's signature (the mean of its
+        frames) finds its ``candidates`` nearest videos (default ``max(4*k, 20)``), and the
+        signatures of every track and of short windows of each add as many more, round-robin
+        (see :meth:`_candidates`). Stage two, on those alone: each track is aligned with each
+        candidate's stored frames — the best run of consecutive frames matched in order at
+        half to double speed, each pair counted by how far it beats what most candidates
+        reach for that query frame — and a
         video scores its best track's run. Each match carries the ``span`` that aligned, the
         ``box`` of its track, and per query frame of that track the aligned pair. Videos added
         without frames score 0 (ranked by signature among themselves).
@@ -761,12 +768,7 @@ class VideoIndex:
         n = max(candidates or max(4 * k, 20), k)
         with self._mutex:
             allowed = None if where is None else self._allowed(where)
-            pool: dict[int, float] = {}
-            for fr, _, _ in prepared:
-                sig = _unit_rows(fr.mean(axis=0), self._dim, "track signature", matrix=False)
-                labels, sims = self._backend.search(sig, n, allowed)
-                for label, sim in zip(labels.tolist(), sims.tolist(), strict=True):
-                    pool[label] = max(sim, pool.get(label, -2.0))
+            pool = self._candidates([fr for fr, _, _ in prepared], n, allowed)
             rows = self._cat.by_labels(list(pool))
             found = [(label, row) for label, row in rows.items() if row is not None]
             stored = [(label, row, self._frames(row)) for label, row in found]
@@ -781,7 +783,11 @@ class VideoIndex:
         for (label, row, (vframes, vtimes)), result in zip(with_frames, ranked, strict=True):
             qf, qt, box = prepared[result.track]
             run = dict(result.alignment.pairs)
-            line = _fit_line(result.alignment.pairs, qt, vtimes)
+            line = None
+            if result.alignment.pairs:
+                start, speed = fit_line(result.alignment.pairs, result.sims, qt, vtimes)
+                bounds = (float(vtimes[0]), float(vtimes[-1]))
+                line = _Line(float(qt[result.alignment.pairs[0][0]]), start, speed, bounds)
             aligned = []
             for i in range(len(qf)):
                 j = run.get(i, int(result.best[i]))
@@ -805,6 +811,46 @@ class VideoIndex:
                 results.append(Match(row.key, 0.0, row.path, row.metadata, pool[label]))
         results.sort(key=lambda m: (-m.score, -m.signature_score))
         return results[:k]
+
+    def _candidates(
+        self, tracks: Sequence[NDArray[np.float32]], n: int, allowed: Set[int] | None
+    ) -> dict[int, float]:
+        """Stage one of :meth:`search_tracks`: at most ``2 * n`` videos (label -> best
+        signature cosine) worth aligning.
+
+        The whole first track's signature seats its ``n`` nearest videos. A short excerpt
+        barely moves the mean of a long query, so every track's windows of
+        :data:`WINDOW_FRAMES` frames also search by their own mean, and the remaining seats go
+        round-robin: each list's nearest video first, then each one's second, and so on.
+        """
+        lists: list[tuple[list[int], list[float]]] = []
+        for t, frames in enumerate(tracks):
+            means = [frames.mean(axis=0)]
+            if len(frames) > 2 * WINDOW_FRAMES:
+                step = WINDOW_FRAMES // 2
+                for start in range(0, len(frames) - WINDOW_FRAMES + 1, step):
+                    means.append(frames[start : start + WINDOW_FRAMES].mean(axis=0))
+            for w, mean in enumerate(means):
+                sig = _unit_rows(mean, self._dim, "track signature", matrix=False)
+                size = n if (t, w) == (0, 0) else min(n, WINDOW_CANDIDATES)
+                found, sims = self._backend.search(sig, size, allowed)
+                lists.append((found.tolist(), sims.tolist()))
+        pool: dict[int, float] = {}
+        first_labels, first_sims = lists[0]
+        for label, sim in zip(first_labels, first_sims, strict=True):
+            pool[label] = sim
+        cap = 2 * n
+        rank = 0
+        while len(pool) < cap and any(rank < len(ls) for ls, _ in lists[1:]):
+            for ls, ss in lists[1:]:
+                if rank < len(ls) and len(pool) < cap:
+                    pool[ls[rank]] = max(ss[rank], pool.get(ls[rank], -2.0))
+            rank += 1
+        for ls, ss in lists:  # the best cosine any list saw, for signature_score
+            for label, sim in zip(ls, ss, strict=True):
+                if label in pool:
+                    pool[label] = max(sim, pool[label])
+        return pool
 
     def _allowed(self, where: Where) -> Set[int]:
         match = _matcher(where)
@@ -951,33 +997,17 @@ def _rerank(
 
 
 class _Line:
-    """music time = ``start + speed * (query time - origin)``, read off an aligned run."""
+    """music time = ``start + speed * (query time - origin)``, read off an aligned run, kept
+    within the video's sampled times ``bounds``."""
 
-    def __init__(self, origin: float, start: float, speed: float) -> None:
-        self.origin, self.start, self.speed = origin, start, speed
+    def __init__(
+        self, origin: float, start: float, speed: float, bounds: tuple[float, float]
+    ) -> None:
+        self.origin, self.start, self.speed, self.bounds = origin, start, speed, bounds
 
     def __call__(self, query_time: float) -> float:
-        return round(self.start + self.speed * (query_time - self.origin), 3)
-
-
-def _fit_line(
-    pairs: Sequence[tuple[int, int]], qt: NDArray[np.float64], vt: NDArray[np.float64]
-) -> _Line | None:
-    """The straight line through a run's (query time, music time) pairs, by least squares.
-
-    Frames are sampled a second apart, so each pair is off by up to half a second (more where
-    neighbouring frames look alike); the line through all of them is finer. Its slope (the
-    speed) is held between 0.5 and 2, the speeds a run may follow.
-    """
-    if not pairs:
-        return None
-    q = np.array([qt[i] for i, _ in pairs], np.float64)
-    m = np.array([vt[j] for _, j in pairs], np.float64)
-    if len(pairs) < 3 or float(np.ptp(q)) <= 0:
-        return _Line(float(q.mean()), float(m.mean()), 1.0)
-    speed = float(np.clip(np.polyfit(q, m, 1)[0], 0.5, 2.0))
-    origin = float(q.mean())
-    return _Line(origin, float(m.mean()), round(speed, 4))
+        t = self.start + self.speed * (query_time - self.origin)
+        return round(min(max(t, self.bounds[0]), self.bounds[1]), 3)
 
 
 def _box(box: object, i: int) -> Box | None:

@@ -41,6 +41,7 @@ class TrackResult:
     alignment: Alignment
     best: NDArray[np.intp]  # per frame of that track: its most similar video frame
     best_sim: NDArray[np.float32]
+    sims: NDArray[np.float32]  # that track's frames x the video's frames
 
 
 def _interval(times: NDArray[np.float64] | None) -> float:
@@ -80,5 +81,5 @@ def align_tracks(
             if current is None or alignment.score > current.alignment.score:
                 best = s.argmax(axis=1)
                 best_sim = s[np.arange(len(s)), best].astype(np.float32)
-                results[vi] = TrackResult(ti, alignment, best, best_sim)
+                results[vi] = TrackResult(ti, alignment, best, best_sim, s)
     return [r for r in results if r is not None]
