@@ -69,6 +69,12 @@ BENCHMARKS: dict[str, Benchmark] = {
             "run",
             "int8 quantisation and near-duplicate frame skipping: speed vs quality",
         ),
+        Benchmark(
+            "quality",
+            "benchmarks.quality_bench",
+            "run",
+            "finding music videos in real footage: recall per transformation, today vs regions",
+        ),
     )
 }
 

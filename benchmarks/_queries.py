@@ -424,7 +424,7 @@ def make_query(
         box=None if plan.box is None else _rounded(plan.box),
     )
     meta = out_dir / f"{path.stem}.json"
-    record = {**truth.as_dict(), "fps": FPS}
+    record = json.loads(json.dumps({**truth.as_dict(), "fps": FPS}))  # as stored
     if path.exists() and meta.exists() and json.loads(meta.read_text()) == record:
         reader.close()
         return Query(path, transform, truth)
