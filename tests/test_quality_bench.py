@@ -82,7 +82,7 @@ def test_queries_record_their_truth(
     query = make_query(tmp_path, transform, "clip", clip, [host], 0)
     truth = query.truth
     assert truth.key == "clip"
-    assert 0 <= truth.music_start
+    assert truth.music_start >= 0
     assert truth.query_end > truth.query_start
     record = json.loads((tmp_path / f"{query.path.stem}.json").read_text())
     assert record["box"] == (list(truth.box) if truth.box else None)
