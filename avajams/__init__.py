@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from avajams.errors import (
     AvajamsError,
+    ClusterError,
     ConfigError,
     EmbedderError,
     EmbedderMismatchError,
@@ -63,6 +64,7 @@ _LAZY = {
 __all__ = [
     "AlignedPair",
     "AvajamsError",
+    "ClusterError",
     "ConfigError",
     "CutPlan",
     "Embedder",

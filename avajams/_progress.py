@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from types import TracebackType
+from typing import TextIO
 
 from tqdm import tqdm
 
@@ -63,3 +65,36 @@ class Progress:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class LineProgress:
+    """A progress callback writing plain lines, for logs where a bar cannot be drawn.
+
+    Stages in ``each`` (counted in whole videos) get a line per update; the others a line at
+    most every ``seconds`` and when they finish: ``avajams: videos 3/5``, ``avajams: frames 450``.
+    """
+
+    def __init__(
+        self,
+        *,
+        each: Collection[str] = ("videos",),
+        seconds: float = 10.0,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.each = frozenset(each)
+        self.seconds = seconds
+        self._stream = stream
+        self._clock = clock
+        self._last: dict[str, float] = {}
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        now = self._clock()
+        finished = total is not None and done >= total
+        if stage not in self.each and not finished:
+            last = self._last.setdefault(stage, now)  # the first update starts the clock
+            if now - last < self.seconds:
+                return
+        self._last[stage] = now
+        count = f"{done}/{total}" if total is not None else str(done)
+        print(f"avajams: {stage} {count}", file=self._stream or sys.stderr, flush=True)

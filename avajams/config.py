@@ -44,12 +44,15 @@ __all__ = [
     "CustomMashupConfig",
     "CustomSamplerConfig",
     "EmbedderConfig",
+    "ExecutorConfig",
     "FrameSamplerConfig",
     "InceptionConfig",
     "LibraryConfig",
+    "LocalExecutorConfig",
     "MashupConfig",
     "MoviePyMashupConfig",
     "PipelineConfig",
+    "RayExecutorConfig",
     "RegisteredEmbedderConfig",
     "SamplerConfig",
     "config_reference",
@@ -209,11 +212,13 @@ class InceptionConfig(_EmbedderSection):
     source: str = "fid2015"
     """Where the weights come from (see ``avajams model fetch --source``)."""
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
-    """onnxruntime execution providers in order of preference."""
+    """onnxruntime execution providers in order of preference; ``["auto"]``: TensorRT, CUDA,
+    then CPU, whichever this machine's onnxruntime offers."""
     threads: Annotated[int, Field(ge=0)] = 0
     """Threads of one onnxruntime run; 0: one single-threaded run per core, sharing each batch."""
-    precision: Literal["fp32", "int8"] = "fp32"
-    """`int8`: a quantised copy of the model, about 1.6x faster on a CPU (docs/performance.md)."""
+    precision: Literal["fp32", "int8", "fp16"] = "fp32"
+    """`int8`: a quantised copy of the model, about 1.6x faster on a CPU (docs/performance.md);
+    `fp16`: a half-precision copy for GPUs (docs/scale.md)."""
 
     def build(self, *, show_progress: bool | None = None) -> Embedder:
         from avajams.embedding import load_embedder
@@ -293,6 +298,50 @@ def _default_library_dir() -> Path:
 
     return default_library_dir()
 
+
+# --- executor ------------------------------------------------------------------------------
+
+
+class LocalExecutorConfig(_Section):
+    """Index on this machine: decoder threads feeding one embedder (the default)."""
+
+    kind: Literal["local"] = "local"
+    """Decoder threads + batched inference in this process (the default)."""
+
+
+class RayExecutorConfig(_Section):
+    """Index on a Ray cluster (``pip install 'avajams[ray]'``): decoding as Ray tasks, embedding
+    in actors that each load the model once, results streamed to the one library writer here.
+    Every node must see the video files at the same paths (docs/scale.md)."""
+
+    kind: Literal["ray"] = "ray"
+    """Ray tasks decode, Ray actors embed, this process writes the library."""
+    address: str = "auto"
+    """The cluster: ``"auto"`` (``RAY_ADDRESS`` or the one ``ray start`` began on this machine),
+    ``"local"`` (a private one-machine cluster for this run), ``"host:port"`` or
+    ``"ray://host:port"``."""
+    actors: Annotated[int, Field(ge=1)] = 1
+    """Embedder actors; each loads the model once and embeds one video at a time."""
+    cpus_per_actor: Annotated[float, Field(ge=0)] = 1.0
+    """CPUs Ray reserves for each embedder actor."""
+    gpus_per_actor: Annotated[float, Field(ge=0)] = 0.0
+    """GPUs Ray reserves for each embedder actor (e.g. 1, or 0.5 to share a GPU); with GPUs,
+    set the embedder's ``providers`` to ``["auto"]`` or name the CUDA provider."""
+    decode_cpus: Annotated[float, Field(gt=0)] = 1.0
+    """CPUs Ray reserves for each decoding task (one video each)."""
+    batch_size: Annotated[int, Field(ge=1)] | None = None
+    """Frames per inference call in an actor (default: the embedder's ``batch_size``)."""
+    videos_in_flight: Annotated[int, Field(ge=1)] | None = None
+    """Videos decoded or being embedded at once, bounding the object store's memory (default:
+    two per actor plus one per decoding slot of the cluster)."""
+    retries: Annotated[int, Field(ge=0)] = 3
+    """Times a decoding task or an embedding call is retried after its worker or node died."""
+
+
+ExecutorConfig = Annotated[
+    Annotated[LocalExecutorConfig, Tag("local")] | Annotated[RayExecutorConfig, Tag("ray")],
+    _kind_discriminator("local", ["local", "ray"]),
+]
 
 # --- mashup --------------------------------------------------------------------------------
 
@@ -384,6 +433,7 @@ class PipelineConfig(_Section):
     embedder: EmbedderConfig = Field(default_factory=InceptionConfig)
     library: LibraryConfig = Field(default_factory=LibraryConfig)
     mashup: MashupConfig = Field(default_factory=MoviePyMashupConfig)
+    executor: ExecutorConfig = Field(default_factory=LocalExecutorConfig)
 
     @field_validator("library", mode="before")
     @classmethod
@@ -493,6 +543,7 @@ CONFIG_SECTIONS: tuple[tuple[str, tuple[type[BaseModel], ...]], ...] = (
     ("embedder", (InceptionConfig, RegisteredEmbedderConfig, CustomEmbedderConfig)),
     ("library", (LibraryConfig,)),
     ("mashup", (MoviePyMashupConfig, CustomMashupConfig)),
+    ("executor", (LocalExecutorConfig, RayExecutorConfig)),
 )
 
 

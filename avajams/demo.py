@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from avajams.embedding import Embedder
     from avajams.index import Match
 
-__all__ = ["DEMO_PHOTOS", "DemoResult", "make_demo_clip", "make_demo_media", "run_demo"]
+__all__ = [
+    "DEMO_PHOTOS",
+    "DemoResult",
+    "demo_video_path",
+    "make_demo_clip",
+    "make_demo_media",
+    "run_demo",
+]
 
 #: The photographs of each demo music video (two per video, cut between).
 DEMO_PHOTOS: tuple[tuple[str, str], ...] = (
@@ -84,7 +91,7 @@ def make_demo_media(
         ) from exc
     videos = []
     for i, photos in enumerate(DEMO_PHOTOS[:count]):
-        path = folder / f"mv{i + 1:02d}-{'-'.join(photos)}.mp4"
+        path = demo_video_path(folder, i)
         if not path.is_file():
             partial = path.with_name(path.stem + ".partial.mp4")
             make_photo_video(
@@ -93,6 +100,11 @@ def make_demo_media(
             partial.replace(path)
         videos.append(path)
     return videos
+
+
+def demo_video_path(directory: str | os.PathLike[str], number: int) -> Path:
+    """Where :func:`make_demo_media` writes demo music video ``number`` (0-based)."""
+    return Path(directory) / f"mv{number + 1:02d}-{'-'.join(DEMO_PHOTOS[number])}.mp4"
 
 
 def make_demo_clip(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
@@ -120,13 +132,16 @@ def run_demo(
     embedder: Embedder | None = None,
     count: int = 5,
     say: Callable[[str], None] | None = None,
+    on_matches: Callable[[Path, tuple[Match, ...], Path], None] | None = None,
     show_progress: bool | None = None,
     progress: ProgressCallback | None = None,
 ) -> DemoResult:
     """Generate the demo media in ``directory``, index it, match the clip, render the mashup.
 
     The library goes to ``directory/library`` whatever ``config`` says (the rest of ``config``
-    applies). ``say`` receives one line per step.
+    applies). ``say`` receives one line per step, each said before the step runs and only when
+    it does work (media already written are reused, the model is built only once);
+    ``on_matches(clip, matches, right_answer)`` is called before the mashup is rendered.
     """
     started = time.perf_counter()
     say = say or (lambda line: None)
@@ -135,13 +150,21 @@ def run_demo(
     config = base.model_copy(
         update={"library": base.library.model_copy(update={"directory": folder / "library"})}
     )
-    say(f"writing {count} generated music videos into {folder / 'music-videos'}")
-    videos = make_demo_media(folder / "music-videos", count=count)
+    media = folder / "music-videos"
+    missing = sum(not demo_video_path(media, i).is_file() for i in range(count))
+    if missing:
+        say(f"writing {missing} generated music video(s) into {media}")
+    else:
+        say(f"using the {count} generated music videos already in {media}")
+    videos = make_demo_media(media, count=count)
     expected = videos[DEMO_SOURCE % len(videos)]
     clip = make_demo_clip(expected, folder / "my-clip.mp4")
     say(f"made the user clip {clip.name} from {expected.name} (cropped, zoomed, re-encoded)")
     with Pipeline(config, embedder=embedder) as pipe:
-        say(f"indexing into {folder / 'library'} (the first run builds the model)")
+        if embedder is None and _model_missing(config):
+            say("building the Inception v3 model (first run only, a minute or two)")
+        pipe.embedder  # noqa: B018  (built now, so the steps below say what they do)
+        say(f"indexing into {folder / 'library'}")
         summary = pipe.index(
             [folder / "music-videos"], show_progress=show_progress, progress=progress
         )
@@ -150,11 +173,13 @@ def run_demo(
             f"{len(summary.skipped)} unchanged, {len(summary.failed)} failed"
         )
         matches = tuple(pipe.match(clip, k=min(5, count)))
-        report = pipe.report(clip, folder / "match-report.png", matches=matches)
+        report = pipe.report(clip, folder / "match-report.png", matches=matches, expected=expected)
         if not matches or matches[0].path is None:
             from avajams.errors import LibraryError
 
             raise LibraryError(f"the demo library in {folder} returned no match", path=folder)
+        if on_matches is not None:
+            on_matches(clip, matches, expected)
         say(f"rendering the mashup of {clip.name} with {Path(matches[0].path).name}")
         result = pipe.mashup(
             clip,
@@ -175,3 +200,14 @@ def run_demo(
         report=report,
         seconds=time.perf_counter() - started,
     )
+
+
+def _model_missing(config: PipelineConfig) -> bool:
+    """Whether building the pipeline's embedder will build the Inception model first."""
+    from avajams.config import InceptionConfig
+    from avajams.embedding import model_dir
+
+    section = config.embedder
+    if not isinstance(section, InceptionConfig) or section.source != "fid2015":
+        return False
+    return not (model_dir(section.source) / "manifest.json").is_file()

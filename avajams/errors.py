@@ -20,9 +20,10 @@ built-in exception a caller would naturally catch, so ``except FileNotFoundError
     │   ├── LibraryLockedError (BlockingIOError) another process is writing
     │   ├── EmbedderMismatchError (ValueError) the library was built with another embedder
     │   └── VectorError (ValueError)           wrong dimension, NaN or inf
-    └── RenderError                            rendering a mashup
-        ├── MissingAudioError (ValueError)     the music video has no soundtrack
-        └── OutputPathError (OSError)          the output cannot be written
+    ├── RenderError                            rendering a mashup
+    │   ├── MissingAudioError (ValueError)     the music video has no soundtrack
+    │   └── OutputPathError (OSError)          the output cannot be written
+    └── ClusterError (ConnectionError)         a Ray cluster cannot be reached or run the work
 
 Messages name the file or value at fault and say what to do next. Errors about a file carry it
 in ``.path``.
@@ -34,6 +35,7 @@ import os
 
 __all__ = [
     "AvajamsError",
+    "ClusterError",
     "ConfigError",
     "EmbedderError",
     "EmbedderMismatchError",
@@ -124,7 +126,23 @@ class LibraryCorruptError(LibraryError, ValueError):
 
 
 class LibraryLockedError(LibraryError, BlockingIOError):
-    """Another process holds the library's write lock."""
+    """Another process holds the library's write lock (or keeps its catalogue busy).
+
+    ``write_lock`` is True for the write lock, whose holder's process id is ``holder`` when
+    known; the message advises the Python API (a command line gives its own advice).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        write_lock: bool = False,
+        holder: int | None = None,
+    ) -> None:
+        super().__init__(message, path=path)
+        self.write_lock = write_lock
+        self.holder = holder
 
 
 class EmbedderMismatchError(LibraryError, ValueError):
@@ -145,3 +163,7 @@ class MissingAudioError(RenderError, ValueError):
 
 class OutputPathError(RenderError, OSError):
     """The output file cannot be written (missing directory, no permission)."""
+
+
+class ClusterError(AvajamsError, ConnectionError):
+    """A Ray cluster cannot be reached, lacks the resources asked for, or lost the work."""

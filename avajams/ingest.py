@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "VIDEO_EXTENSIONS",
+    "IndexInterrupted",
     "IndexSummary",
     "Indexer",
     "LibraryWriter",
@@ -124,6 +125,30 @@ class IndexSummary:
     def ok(self) -> bool:
         """True when no file failed."""
         return not self.failed
+
+    @property
+    def saved(self) -> int:
+        """How many of the files are in the library now: added, updated, moved or unchanged."""
+        return len(self.added) + len(self.updated) + len(self.moved) + len(self.skipped)
+
+
+class IndexInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or another KeyboardInterrupt) stopped an indexing pass; what it kept is saved.
+
+    A ``KeyboardInterrupt``, so code that does not know it still stops as before. ``summary``
+    is what the pass did until then (every written video is durable), ``total`` the number
+    of files it was given; running the same pass again continues where this one stopped.
+    """
+
+    def __init__(self, summary: IndexSummary, total: int) -> None:
+        super().__init__(f"indexing interrupted: {summary.saved} of {total} videos saved")
+        self.summary = summary
+        self.total = total
+
+    @property
+    def saved(self) -> int:
+        """How many of the ``total`` files are in the library now (new, updated or unchanged)."""
+        return self.summary.saved
 
 
 @dataclass
@@ -436,6 +461,7 @@ class Indexer:
             _Event.END: self._on_end,
             _Event.ERROR: self._on_error,
         }
+        interrupted: KeyboardInterrupt | None = None
         try:
             running = decoders.count
             while running:
@@ -453,10 +479,15 @@ class Indexer:
                 elif job is not None:
                     handlers[event](job, payload)
             self._flush()
+        except KeyboardInterrupt as exc:  # every committed video stays; say how many
+            interrupted = exc
         finally:
             decoders.stop()
             self._videos_bar.close()
             self._frames_bar.close()
+        if interrupted is not None:
+            summary = self.writer.summary(frames=self.frames, timings=dict(self.timings))
+            raise IndexInterrupted(summary, total=len(jobs)) from interrupted
         if prune:
             self.writer.remove_missing(prune)
         timings = {

@@ -142,10 +142,16 @@ def translate_error(exc: Exception, name: str, action: str = "decoded") -> Video
             path=name,
         )
     return VideoDecodeError(
-        f"{name} could not be {action} as a video ({exc}); check that it is a complete, "
-        "supported video file",
+        f"{name} could not be {action} as a video ({_reason(exc)}); check that it is a "
+        "complete, supported video file",
         path=name,
     )
+
+
+def _reason(exc: Exception) -> str:
+    """FFmpeg's words for ``exc`` without its errno and file name (the message has the name)."""
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return reason[:1].lower() + reason[1:]
 
 
 @contextlib.contextmanager

@@ -13,23 +13,27 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from avajams._progress import ProgressCallback
+from avajams._progress import Progress, ProgressCallback
 from avajams.config import (
     CustomConfig,
     CustomEmbedderConfig,
     CustomMashupConfig,
     CustomSamplerConfig,
     EmbedderConfig,
+    ExecutorConfig,
     FrameSamplerConfig,
     InceptionConfig,
     LibraryConfig,
+    LocalExecutorConfig,
     MashupConfig,
     MoviePyMashupConfig,
     PipelineConfig,
+    RayExecutorConfig,
     RegisteredEmbedderConfig,
     SamplerConfig,
     import_object,
@@ -38,6 +42,7 @@ from avajams.errors import LibraryError, LibraryNotFoundError, VideoNotFoundErro
 from avajams.ingest import (
     VIDEO_EXTENSIONS,
     Indexer,
+    IndexInterrupted,
     IndexSummary,
     find_videos,
     no_videos_message,
@@ -63,10 +68,12 @@ __all__ = [
     "EmbedderConfig",
     "FrameSamplerConfig",
     "InceptionConfig",
+    "IndexInterrupted",
     "IndexSummary",
     "LibraryConfig",
     "MashupConfig",
     "MoviePyMashupConfig",
+    "MusicChoice",
     "Pipeline",
     "PipelineConfig",
     "RegisteredEmbedderConfig",
@@ -74,6 +81,16 @@ __all__ = [
     "find_videos",
     "import_object",
 ]
+
+
+@dataclass(frozen=True)
+class MusicChoice:
+    """The music video :meth:`Pipeline.choose_music` picked, and the better matches it passed
+    over with the reason for each (``"it has no soundtrack"``, ``"its file no longer exists"``)."""
+
+    match: Match
+    path: str
+    skipped: tuple[tuple[Match, str], ...] = ()
 
 
 class Pipeline:
@@ -104,6 +121,7 @@ class Pipeline:
         self._library: VideoIndex | None = opened
         self._owns_library = opened is None
         self._mashup = mashup
+        self._given = {"sampler": sampler is not None, "embedder": embedder is not None}
 
     @classmethod
     def from_config(
@@ -157,6 +175,18 @@ class Pipeline:
         from avajams.sampling import sampler_settings
 
         directory = self.config.library.resolved_directory()
+
+        def create_library() -> VideoIndex:
+            return VideoIndex.create(
+                directory,
+                dim=self.embedder.dim,
+                embedder_id=self.embedder.id,
+                backend=self.config.library.backend,
+                sampler_settings=sampler_settings(self.sampler),
+            )
+
+        if create and directory.exists() and not directory.is_dir():
+            create_library()  # raises: it cannot make a directory where a file is
         try:
             library = VideoIndex.open(directory, embedder_id=self.embedder.id, readonly=readonly)
         except LibraryNotFoundError as exc:
@@ -166,13 +196,7 @@ class Pipeline:
                     "(avajams index DIR, or Pipeline.index)",
                     path=directory,
                 ) from exc
-            library = VideoIndex.create(
-                directory,
-                dim=self.embedder.dim,
-                embedder_id=self.embedder.id,
-                backend=self.config.library.backend,
-                sampler_settings=sampler_settings(self.sampler),
-            )
+            library = create_library()
         self._library = library
         return library
 
@@ -207,6 +231,7 @@ class Pipeline:
         remove_missing: bool = False,
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
+        executor: ExecutorConfig | Mapping[str, Any] | None = None,
     ) -> IndexSummary:
         """Add the videos under ``paths`` to the library (created if needed).
 
@@ -216,11 +241,15 @@ class Pipeline:
         ``failed`` and skipped; every finished video is written to the library as it completes,
         so an interrupted run keeps what it did. ``remove_missing`` drops library entries whose
         file was under one of the given folders but no longer exists. Paths that hold no video
-        raise :class:`avajams.VideoNotFoundError` (and create no library).
+        raise :class:`avajams.VideoNotFoundError` (and create no library). Ctrl-C raises
+        :class:`~avajams.ingest.IndexInterrupted` (a ``KeyboardInterrupt``) with what was saved.
 
         Progress: bars for ``videos`` (done of total) and ``frames`` (embedded) when
         ``show_progress`` is true (None: when standard error is a terminal), and
         ``progress(stage, done, total)`` calls for the same two stages.
+
+        ``executor`` (default: the config's ``[executor]``) chooses where the work runs, e.g.
+        ``{"kind": "ray", "address": "auto"}`` for a Ray cluster (docs/scale.md).
         """
         from avajams.ingest import warn_if_settings_differ
 
@@ -230,6 +259,9 @@ class Pipeline:
         files = find_videos(roots)
         if not files and not (remove_missing and self._library_exists()):
             raise VideoNotFoundError(no_videos_message(roots), path=roots[0] if roots else None)
+        where = self._executor(executor)
+        if where.kind == "ray":
+            return self._index_on_ray(where, files, roots, remove_missing, show_progress, progress)
         embedder = self._get_embedder(show_progress)
         library = self.open_library(create=True)
         warn_if_settings_differ(library, self.sampler)
@@ -241,6 +273,55 @@ class Pipeline:
             batch_size=self.batch_size,
             workers=self.config.sampler.workers,
             queue_frames=self.config.sampler.queue_frames,
+            show_progress=show_progress,
+            progress=progress,
+        )
+        return indexer.run(files, prune=roots if remove_missing else ())
+
+    def _executor(
+        self, executor: ExecutorConfig | Mapping[str, Any] | None
+    ) -> LocalExecutorConfig | RayExecutorConfig:
+        if executor is None:
+            return self.config.executor
+        if isinstance(executor, LocalExecutorConfig | RayExecutorConfig):
+            return executor
+        return PipelineConfig.from_mapping({"executor": dict(executor)}, source="executor").executor
+
+    def _index_on_ray(
+        self,
+        executor: RayExecutorConfig,
+        files: list[Path],
+        roots: list[Path],
+        remove_missing: bool,
+        show_progress: bool | None,
+        progress: ProgressCallback | None,
+    ) -> IndexSummary:
+        """Index on a Ray cluster (:mod:`avajams.ingest_ray`): the cluster builds the sampler
+        and embedder from their config sections, so live ones given to the pipeline cannot go."""
+        from avajams.errors import ConfigError
+        from avajams.ingest import warn_if_settings_differ
+        from avajams.ingest_ray import RayIndexer, driver_embedder_config
+
+        given = [name for name, live in self._given.items() if live]
+        if given:
+            raise ConfigError(
+                f"indexing on Ray builds the {' and '.join(given)} on the cluster from the "
+                f"configuration, but this pipeline was given live {' and '.join(given)} objects; "
+                "describe them in the config instead (e.g. [embedder] kind = "
+                '"package.module:Class")'
+            )
+        if self._embedder is None:
+            self._embedder = driver_embedder_config(self.config.embedder).build(
+                show_progress=show_progress
+            )
+        library = self.open_library(create=True)
+        warn_if_settings_differ(library, self.sampler)
+        indexer = RayIndexer(
+            library,
+            executor,
+            sampler=self.config.sampler,
+            embedder=self.config.embedder,
+            signature=self.config.library.signature,
             show_progress=show_progress,
             progress=progress,
         )
@@ -259,21 +340,33 @@ class Pipeline:
         return True
 
     def embed_video(
-        self, video: str | os.PathLike[str]
+        self, video: str | os.PathLike[str], *, progress: ProgressCallback | None = None
     ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
-        """Sample and embed one video: (times (N,), unit frame vectors (N, dim))."""
+        """Sample and embed one video: (times (N,), unit frame vectors (N, dim)).
+
+        ``progress(stage, done, total)`` is called for ``sampling`` (frames decoded, when the
+        sampler reports it) and ``embedding`` (frames embedded of the total).
+        """
         import numpy as np
 
-        frames = self.sampler.sample(video)
+        from avajams.sampling import FrameSampler
+
+        sampler = self.sampler
+        if progress is not None and isinstance(sampler, FrameSampler):
+            frames = sampler.sample(video, show_progress=False, progress=progress)
+        else:
+            frames = sampler.sample(video)
         if len(frames) == 0:
             from avajams.errors import VideoDecodeError
 
             raise VideoDecodeError(f"{video} has no frames to sample; is it a video?", path=video)
         size = self.batch_size
-        vectors = np.concatenate(
-            [self.embedder.embed(frames.images[i : i + size]) for i in range(0, len(frames), size)]
-        )
-        return frames.times, vectors
+        chunks: list[NDArray[np.float32]] = []
+        with Progress("embedding", len(frames), unit="frame", show=False, callback=progress) as bar:
+            for i in range(0, len(frames), size):
+                chunks.append(self.embedder.embed(frames.images[i : i + size]))
+                bar.update(len(chunks[-1]))
+        return frames.times, np.concatenate(chunks)
 
     def match(
         self,
@@ -290,10 +383,8 @@ class Pipeline:
         the query that aligned with it and, for a region, its ``box``. ``where`` filters on
         library metadata. ``show_progress`` applies to building the model on first use.
         """
-        from avajams.embedding import video_signature
-
         self._get_embedder(show_progress)
-        library = self.open_library(readonly=True)
+        library = self.open_library(readonly=True)  # fail before embedding without a library
         if self.config.library.match == "regions":
             from avajams._match import query_tracks
 
@@ -304,6 +395,29 @@ class Pipeline:
                 tracks, k=k, where=dict(where) if where is not None else None
             )
         times, vectors = self.embed_video(video)
+        return self.match_vectors(times, vectors, k=k, where=where)
+
+    def match_vectors(
+        self,
+        times: NDArray[np.float64],
+        vectors: NDArray[np.float32],
+        k: int = 5,
+        where: Mapping[str, Any] | None = None,
+    ) -> list[Match]:
+        """:meth:`match` for a video already embedded (``times``, ``vectors`` from
+        :meth:`embed_video`): re-matching with other options never re-embeds it.
+
+        Whole frames only (without the pixels there are no regions to look in): with
+        ``match = "regions"`` they are aligned in time (span, no box)."""
+        from avajams.embedding import video_signature
+
+        library = self.open_library(readonly=True)
+        if self.config.library.match == "regions":
+            from avajams.index import QueryTrack
+
+            return library.search_tracks(
+                [QueryTrack(vectors, times)], k=k, where=dict(where) if where is not None else None
+            )
         signature = video_signature(vectors, method=self.config.library.signature)
         return library.search(
             signature,
@@ -320,13 +434,15 @@ class Pipeline:
         *,
         k: int = 3,
         matches: Sequence[Match] | None = None,
+        expected: str | os.PathLike[str] | None = None,
     ) -> Path:
-        """Write the match report picture (see :func:`avajams.report.write_report`) to ``out``."""
+        """Write the match report picture (see :func:`avajams.report.write_report`) to ``out``;
+        ``expected``, when the right answer is known, marks it."""
         from avajams.report import write_report
 
         if matches is None:
             matches = self.match(video, k=k)
-        return write_report(video, matches, out).path
+        return write_report(video, matches, out, expected=expected).path
 
     def build_mashup(self) -> Mashup:
         """The configured :class:`avajams.Mashup` (built once)."""
@@ -335,17 +451,40 @@ class Pipeline:
         return self._mashup
 
     def best_music(self, video: str | os.PathLike[str]) -> Match:
-        """The library's best match for ``video`` whose file still exists."""
-        music, _ = self._best_music_path(video)
-        return music
+        """The library's best match for ``video`` usable as the music of a mashup."""
+        return self.choose_music(video).match
 
-    def _best_music_path(self, video: str | os.PathLike[str]) -> tuple[Match, str]:
-        for match in self.match(video, k=5):
-            if match.path is not None and Path(match.path).is_file():
-                return match, match.path
+    def choose_music(self, video: str | os.PathLike[str], k: int = 5) -> MusicChoice:
+        """The best of ``video``'s ``k`` best matches that a mashup can use: its file still
+        exists and has a soundtrack. Better matches passed over are in ``skipped``.
+
+        Raises :class:`avajams.MissingAudioError` when no candidate has a soundtrack (naming
+        the silent ones), :class:`avajams.LibraryError` when no candidate file exists.
+        """
+        from avajams.errors import MissingAudioError
+        from avajams.media import probe
+
+        skipped: list[tuple[Match, str]] = []
+        for match in self.match(video, k=k):
+            if match.path is None or not Path(match.path).is_file():
+                skipped.append((match, "its file no longer exists"))
+            elif not probe(match.path).has_audio:
+                skipped.append((match, "it has no soundtrack"))
+            else:
+                return MusicChoice(match, match.path, tuple(skipped))
+        silent = [m for m, reason in skipped if reason == "it has no soundtrack"]
+        if silent:
+            names = ", ".join(Path(m.path or m.key).name for m in silent)
+            raise MissingAudioError(
+                f"the matches for {video} that still exist have no soundtrack ({names}); a "
+                "mashup keeps the music video's sound, so pass a music video with sound "
+                "(--music FILE) or index some",
+                path=video,
+            )
         raise LibraryError(
             f"no music video in the library at {self.library_directory} matches {video} with "
-            "a file that still exists; index some music videos first (avajams index DIR)",
+            "a file that still exists and has a soundtrack; index some music videos first "
+            "(avajams index DIR)",
             path=self.library_directory,
         )
 
@@ -358,9 +497,15 @@ class Pipeline:
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
     ) -> RenderResult:
-        """Render the mashup of ``video`` with ``music`` (default: its best library match)."""
+        """Render the mashup of ``video`` with ``music`` (default: the best library match
+        with a soundtrack, see :meth:`choose_music`). ``out`` and the mashup options are
+        checked before matching."""
+        from avajams.mashup.render import check_output_path
+
+        mashup = self.build_mashup()
+        check_output_path(out, (video,) if music is None else (video, music))
         if music is None:
-            _, music = self._best_music_path(video)
-        return self.build_mashup().render(
+            music = self.choose_music(video).path
+        return mashup.render(
             user=video, music=music, out=out, show_progress=show_progress, progress=progress
         )

@@ -24,17 +24,30 @@ if TYPE_CHECKING:
 __all__ = ["Report", "Tile", "grab_frames", "write_report"]
 
 _BACKGROUND = (24, 24, 28)
-_TEXT = (235, 235, 235)
-_MUTED = (150, 150, 160)
+_TEXT = (245, 245, 245)
+_SECONDARY = (205, 205, 215)  # still high contrast on the background
 _MISSING = (70, 40, 40)
-_BOX = (255, 210, 0)
+_BOX = (255, 210, 0)  # the region of the query frame a match was found in
+_RIGHT = (80, 220, 110)  # the right answer's frame and badge
+_WRONG = (240, 110, 100)
 _MARGIN = 12
-_HEADER = 34
-_LABEL_WIDTH = 230
-_CAPTION = 18
+_HEADER = 98
+_LABEL_WIDTH = 240
+_CAPTION = 24
 _PAIR_GAP = 14
 _INNER_GAP = 3
-_ROW_GAP = 12
+_ROW_GAP = 14
+#: the right answer's frame, drawn this far outside its row's tiles
+_MARK = 5
+
+_LEGEND = (
+    "score: how clearly the match is in your video (0 = unrelated, near 1 = a long stretch "
+    "of the same pictures); rows best first",
+    "each pair: one of your frames beside the match's frame aligned with it; "
+    "sim: how alike the two are",
+    "you a-b s = match c-d s: the stretch of your video that aligned, and where it is in the "
+    "match; yellow box: the part of your frame it was found in",
+)
 
 
 @dataclass(frozen=True)
@@ -50,11 +63,21 @@ class Tile:
 
 @dataclass(frozen=True)
 class Report:
-    """What :func:`write_report` drew."""
+    """What :func:`write_report` drew; ``right_row`` is the row marked as the right answer."""
 
     path: Path
     size: tuple[int, int]
     tiles: tuple[Tile, ...]
+    right_row: int | None = None
+
+
+def similarity_colour(value: float) -> tuple[int, int, int]:
+    """Green for a close likeness (>= 0.8), amber for a partial one (>= 0.5), else red."""
+    if value >= 0.8:
+        return _RIGHT
+    if value >= 0.5:
+        return (240, 190, 80)
+    return _WRONG
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -137,6 +160,30 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _clip_to_width(
+    draw: ImageDraw.ImageDraw,
+    text: str,
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+    width: float,
+) -> str:
+    """``text`` shortened with an ellipsis until it is at most ``width`` pixels wide."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while len(text) > 1 and draw.textlength(text + "...", font=font) > width:
+        text = text[:-1]
+    return text + "..."
+
+
+def _tick(draw: ImageDraw.ImageDraw, at: tuple[int, int], *, right: bool) -> None:
+    """A 14-pixel check mark (green) or cross (red) at ``at`` (drawn: fonts may lack them)."""
+    x, y = at
+    if right:
+        draw.line([(x, y + 7), (x + 5, y + 12), (x + 14, y + 1)], fill=_RIGHT, width=3)
+    else:
+        draw.line([(x + 1, y + 1), (x + 12, y + 12)], fill=_WRONG, width=3)
+        draw.line([(x + 1, y + 12), (x + 12, y + 1)], fill=_WRONG, width=3)
+
+
 def _top_pairs(match: Match, pairs: int) -> list[AlignedPair]:
     """The best pairs to show: the most similar ones, from the aligned span when there is one."""
     pool = list(match.aligned)
@@ -165,12 +212,17 @@ def write_report(
     *,
     pairs: int = 4,
     tile_size: tuple[int, int] = (160, 120),
+    expected: str | os.PathLike[str] | None = None,
+    query_name: str | None = None,
 ) -> Report:
     """Draw the contact sheet for ``matches`` of ``query`` into the PNG file ``out``.
 
     Rows are the matches in the given order; each shows up to ``pairs`` of its best-aligned
     frame pairs (highest similarity, in query-time order). A music video whose file is
-    missing gets grey placeholder tiles rather than failing the report.
+    missing gets grey placeholder tiles rather than failing the report. ``expected``, the
+    music video known to be the right answer (as in the demo), gets its row framed in green
+    (and a best match that is not it says so). ``query_name`` is the name the title gives the
+    query (default: its file name).
     """
     if pairs < 1:
         raise ValueError(f"pairs must be at least 1, got {pairs}")
@@ -193,42 +245,59 @@ def write_report(
     width, height = report_size(max(1, len(matches)), pairs, tile_size)
     sheet = Image.new("RGB", (width, height), _BACKGROUND)
     draw = ImageDraw.Draw(sheet)
-    title_font, font, small = _font(16), _font(13), _font(11)
-    draw.text(
-        (_MARGIN, 9),
-        f"query: {Path(query).name}    {len(matches)} match(es), best first",
-        fill=_TEXT,
-        font=title_font,
-    )
+    title_font, name_font, score_font, font = _font(19), _font(15), _font(20), _font(14)
+    count = f"{len(matches)} match" + ("" if len(matches) == 1 else "es")
+    title = f"query: {query_name or Path(query).name}   ({count})"
+    draw.text((_MARGIN, 8), title, fill=_TEXT, font=title_font)
+    for i, line in enumerate(_LEGEND):
+        draw.text((_MARGIN, 34 + 18 * i), line, fill=_SECONDARY, font=font)
     tw, th = tile_size
+    right = Path(expected).resolve() if expected is not None else None
+    right_row = next(
+        (r for r, m in enumerate(matches) if right and m.path and Path(m.path).resolve() == right),
+        None,
+    )
     tiles: list[Tile] = []
     if not matches:
-        draw.text((_MARGIN, _HEADER), "no matches: the library is empty", fill=_MUTED, font=font)
+        draw.text((_MARGIN, _HEADER), "no matches: the library is empty", fill=_TEXT, font=font)
     for r, (match, row) in enumerate(zip(matches, chosen, strict=True)):
         top = _HEADER + r * (th + _CAPTION + _ROW_GAP)
         name = Path(match.path).name if match.path else match.key
-        draw.text((_MARGIN, top + 4), f"#{r + 1}", fill=_TEXT, font=font)
-        draw.text((_MARGIN + 30, top + 4), _clip(name, 27), fill=_TEXT, font=font)
-        draw.text((_MARGIN, top + 26), f"score {match.score:.3f}", fill=_TEXT, font=font)
-        draw.text(
-            (_MARGIN, top + 44), f"signature {match.signature_score:.3f}", fill=_MUTED, font=small
+        title = _clip_to_width(draw, f"#{r + 1}  {name}", name_font, _LABEL_WIDTH - _MARGIN)
+        draw.text((_MARGIN, top), title, fill=_TEXT, font=name_font)
+        draw.text((_MARGIN, top + 22), f"score {match.score:.3f}", fill=_TEXT, font=score_font)
+        bar = round((_LABEL_WIDTH - 2 * _MARGIN) * min(max(match.score, 0.0), 1.0))
+        draw.rectangle(
+            (_MARGIN, top + 48, _MARGIN + _LABEL_WIDTH - 2 * _MARGIN, top + 53), fill=(60, 60, 68)
         )
-        if match.path and match.key != match.path:
-            draw.text((_MARGIN, top + 60), _clip(match.key, 30), fill=_MUTED, font=small)
+        if bar:
+            draw.rectangle(
+                (_MARGIN, top + 48, _MARGIN + bar, top + 53), fill=similarity_colour(match.score)
+            )
+        draw.text(
+            (_MARGIN, top + 60),
+            f"signature {match.signature_score:.3f}",
+            fill=_SECONDARY,
+            font=font,
+        )
+        if r == right_row:
+            _tick(draw, (_MARGIN, top + 84), right=True)
+            draw.text((_MARGIN + 20, top + 82), "the right answer", fill=_RIGHT, font=name_font)
+        elif r == 0 and right is not None:
+            _tick(draw, (_MARGIN, top + 84), right=False)
+            draw.text((_MARGIN + 20, top + 82), "not the right answer", fill=_WRONG, font=name_font)
+        elif match.path and match.key != match.path:
+            draw.text((_MARGIN, top + 82), _clip(match.key, 30), fill=_SECONDARY, font=font)
         if match.span is not None:
             s = match.span
-            draw.text(
-                (_MARGIN, top + 76),
-                f"you {s.query_start:.1f}-{s.query_end:.1f}s = "
-                f"mv {s.music_start:.1f}-{s.music_end:.1f}s",
-                fill=_TEXT,
-                font=small,
-            )
+            where = f"you {s.query_start:.1f}-{s.query_end:.1f}s = "
+            where += f"match {s.music_start:.1f}-{s.music_end:.1f}s"
+            draw.text((_MARGIN, top + 104), where, fill=_TEXT, font=font)
         if match.box is not None:
-            draw.text((_MARGIN, top + 92), "found in the boxed region", fill=_BOX, font=small)
+            draw.text((_MARGIN, top + 122), "in the yellow box", fill=_BOX, font=font)
         if not row:
             draw.text(
-                (_MARGIN + _LABEL_WIDTH, top + th // 2), "no aligned frames", fill=_MUTED, font=font
+                (_MARGIN + _LABEL_WIDTH, top + th // 2), "no aligned frames", fill=_TEXT, font=font
             )
         for c, pair in enumerate(row):
             left = _MARGIN + _LABEL_WIDTH + c * (2 * tw + _INNER_GAP + _PAIR_GAP)
@@ -250,15 +319,29 @@ def write_report(
                 else:
                     draw.rectangle((x, top, x + tw - 1, top + th - 1), fill=_MISSING)
                     draw.text(
-                        (x + 6, top + th // 2 - 6), "frame unavailable", fill=_TEXT, font=small
+                        (x + 6, top + th // 2 - 7), "frame unavailable", fill=_TEXT, font=font
                     )
-                label = f"{'you' if role == 'query' else 'mv'} {t:.1f}s"
+                label = f"{'you' if role == 'query' else 'match'} {t:.1f}s"
+                draw.text((x + 2, top + th + 3), label, fill=_TEXT, font=font)
                 if role == "music":
-                    label += f"  sim {pair.similarity:.2f}"
-                draw.text((x + 2, top + th + 2), label, fill=_MUTED, font=small)
+                    sim = f"sim {pair.similarity:.2f}"
+                    sim_width = draw.textlength(sim, font=font)
+                    draw.text(
+                        (x + tw - 2 - sim_width, top + th + 3),
+                        sim,
+                        fill=similarity_colour(pair.similarity),
+                        font=font,
+                    )
                 tiles.append(Tile(r, role, t, box, image is not None))  # type: ignore[arg-type]
+        if r == right_row:
+            x0 = _MARGIN + _LABEL_WIDTH - _MARK
+            x1 = _MARGIN + _LABEL_WIDTH + max(1, len(row)) * (2 * tw + _INNER_GAP + _PAIR_GAP)
+            x1 = x1 - _PAIR_GAP + _MARK - 1
+            draw.rectangle(
+                (x0, top - _MARK, x1, top + th + _CAPTION + _MARK - 2), outline=_RIGHT, width=3
+            )
     try:
         sheet.save(out_path, format="PNG")
     except OSError as exc:
         raise OutputPathError(f"cannot write the report {out_path}: {exc}", path=out_path) from exc
-    return Report(out_path, (width, height), tuple(tiles))
+    return Report(out_path, (width, height), tuple(tiles), right_row)

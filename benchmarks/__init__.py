@@ -70,6 +70,12 @@ BENCHMARKS: dict[str, Benchmark] = {
             "int8 quantisation and near-duplicate frame skipping: speed vs quality",
         ),
         Benchmark(
+            "web",
+            "benchmarks.web_bench",
+            "run",
+            "avajams serve: upload to result page, RSS during a big upload, health p99",
+        ),
+        Benchmark(
             "quality",
             "benchmarks.quality_bench",
             "run",

@@ -44,3 +44,26 @@ def inception() -> Any:
     from avajams.embedding import OnnxEmbedder
 
     return OnnxEmbedder.inception_v3(show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def web_media(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Generated media for the web app's tests (see ``tests/web_support.py``)."""
+    from web_support import make_media
+
+    return make_media(tmp_path_factory.mktemp("web-media"))
+
+
+@pytest.fixture(scope="session")
+def fake_library(web_media: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The web media's music videos (the long one too) indexed with FakeEmbedder."""
+    from web_support import index_library
+
+    from avajams.testing import FakeEmbedder
+
+    return index_library(
+        web_media,
+        tmp_path_factory.mktemp("web-lib") / "library",
+        embedder=FakeEmbedder(),
+        extra=True,
+    )

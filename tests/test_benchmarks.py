@@ -36,6 +36,7 @@ def test_registry_names_the_issue_benchmarks() -> None:
         "index",
         "render",
         "cheap_inference",
+        "web",
         "quality",
     ]
     for bench in benchmarks.BENCHMARKS.values():
@@ -56,7 +57,8 @@ def test_select_unknown_name_lists_the_choices() -> None:
 
 def test_own_benchmark_modules_import_and_expose_their_function() -> None:
     # index_bench / render_bench belong to other parts; ours must resolve without running
-    for name in ("sampling", "embedding", "e2e", "overlap", "cheap_inference", "quality"):
+    names = ("sampling", "embedding", "e2e", "overlap", "cheap_inference", "web", "quality")
+    for name in names:
         assert callable(benchmarks.BENCHMARKS[name].load())
 
 

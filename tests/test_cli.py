@@ -93,7 +93,14 @@ def test_index_match_mashup_end_to_end(
     code, out, err = run(capsys, "index", str(media / "music videos"), "--config", str(config))
     assert code == 0, err
     assert "3 added" in out
-    assert err == ""  # no progress bars: standard error is not a terminal
+    # standard error is not a terminal: no bars, but a plain line per video (and frame counts
+    # every 10 s) so a log shows progress
+    assert "\r" not in err
+    assert [line for line in err.splitlines() if not line.startswith("avajams: frames ")] == [
+        "avajams: videos 1/3",
+        "avajams: videos 2/3",
+        "avajams: videos 3/3",
+    ]
 
     code, out, err = run(
         capsys, "match", str(media / "me.mp4"), "--json", "-k", "2", "--config", str(config)

@@ -83,8 +83,8 @@ def test_calibration_images_are_fixed_photo_crops() -> None:
 
 
 def test_precision_is_validated_before_any_model_work() -> None:
-    with pytest.raises(ConfigError, match="precision must be 'fp32' or 'int8'"):
-        OnnxEmbedder.inception_v3(precision="fp16")
+    with pytest.raises(ConfigError, match="precision must be 'fp32', 'int8' or 'fp16'"):
+        OnnxEmbedder.inception_v3(precision="bf16")
 
 
 @pytest.mark.model

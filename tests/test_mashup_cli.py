@@ -69,7 +69,6 @@ def test_render(clips: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_
     ("extra", "message"),
     [
         (["--music", "{silent}", "-o", "{out}"], "has no audio track"),
-        (["--music", "{music}"], "pass -o"),
         (["--music", "{music}", "-o", "{tmp}/nowhere/o.mp4"], "does not exist"),
         (["--music", "{music}", "-o", "{tmp}/o.avi"], "must end in one of"),
         (["--music", "{tmp}/missing.mp4", "-o", "{out}"], "missing.mp4"),
@@ -101,6 +100,9 @@ def test_usage_errors_exit_2(clips: dict[str, Path]) -> None:
     assert info.value.code == 2
     with pytest.raises(SystemExit) as info:
         main(["mashup", str(clips["user"]), "--fit", "stretch"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:  # no -o: a usage mistake too (was exit 1)
+        main(["mashup", str(clips["user"]), "--music", str(clips["music"])])
     assert info.value.code == 2
 
 

@@ -13,6 +13,7 @@ import avajams.errors
 EXPECTED = {
     "AlignedPair",
     "AvajamsError",
+    "ClusterError",
     "ConfigError",
     "CutPlan",
     "Embedder",

@@ -113,3 +113,54 @@ def test_grab_frames_takes_the_frame_on_screen(tmp_path: Path) -> None:
     # 0.3 s is still frame 1 (0.25 s); 5.0 s is past the end: the last frame (0.75 s)
     assert frames[0.99].tobytes() == frames[5.0].tobytes()
     assert frames[0.0].tobytes() != frames[0.3].tobytes()
+
+
+def _bright_rows(image: Image.Image, box: tuple[int, int, int, int], level: int) -> int:
+    """How many pixel rows of ``box`` hold a pixel brighter than ``level`` in every channel."""
+    crop = np.asarray(image.crop(box).convert("RGB"))
+    return int((crop.min(axis=2) > level).any(axis=1).sum())
+
+
+def test_readable_at_a_glance(videos: dict[str, Path], tmp_path: Path) -> None:
+    """Captions are large and bright, the legend explains the score, the right answer is
+    framed in green, and a best match that is not it is marked in red."""
+    from avajams.report import _HEADER, _MARK, _RIGHT, _WRONG
+
+    pairs = (AlignedPair(0.0, 0.0, 0.9), AlignedPair(3.0, 3.5, 0.3))
+    matches = [
+        Match("mv-a", 0.91, str(tmp_path / "other.mp4"), {}, 0.88, pairs),
+        Match("mv-b", 0.5, str(videos["music"]), {}, 0.4, pairs),
+    ]
+    report = write_report(videos["query"], matches, tmp_path / "r.png", expected=videos["music"])
+    assert report.right_row == 1
+    with Image.open(report.path) as image:
+        image.load()
+    rgb = np.asarray(image.convert("RGB")).astype(int)
+    for tile in report.tiles:  # the caption under each tile: bright text, 10+ pixels tall
+        left, _top, right, bottom = tile.box
+        assert _bright_rows(image, (left, bottom, right, bottom + 22), 200) >= 10, tile
+    # the legend: two lines of text under the title
+    width = image.size[0]
+    assert _bright_rows(image, (0, 30, width, _HEADER - 4), 180) >= 16
+    # the right answer's row is framed in green, the other row is not
+    for row, framed in ((1, True), (0, False)):
+        tile = next(t for t in report.tiles if t.row == row)
+        x, y = tile.box[0] - _MARK + 1, tile.box[1] + 20
+        assert (tuple(rgb[y, x]) == _RIGHT) is framed, (row, rgb[y, x])
+    # the best match, not the right answer, carries a red cross where the other has a tick
+    for row, colour, other in ((0, _WRONG, _RIGHT), (1, _RIGHT, _WRONG)):
+        top = next(t for t in report.tiles if t.row == row).box[1]
+        mark = rgb[top + 82 : top + 100, 10:30]
+        assert (np.abs(mark - np.array(colour)).max(axis=2) < 10).sum() > 20, row
+        assert not (np.abs(mark - np.array(other)).max(axis=2) < 10).any(), row
+
+
+def test_no_right_answer_marked_when_unknown(videos: dict[str, Path], tmp_path: Path) -> None:
+    pairs = (AlignedPair(0.0, 0.0, 0.9),)
+    matches = [Match("mv", 0.91, str(videos["music"]), {}, 0.88, pairs)]
+    report = write_report(videos["query"], matches, tmp_path / "r.png")
+    assert report.right_row is None
+    with Image.open(report.path) as image:
+        rgb = np.asarray(image.convert("RGB")).astype(int)
+    x, y = report.tiles[0].box[0] - 4, report.tiles[0].box[1] + 20
+    assert tuple(rgb[y, x]) != (80, 220, 110)

@@ -12,6 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from avajams.cli._shared import UsageError, error_message, interrupted_message
 from avajams.errors import AvajamsError
 
 # Each module defines ``register(subparsers, common)``: it adds its sub-command(s) and sets
@@ -23,6 +24,7 @@ _COMMAND_MODULES: list[str] = [
     "avajams.cli.model",
     "avajams.cli.demo",
     "avajams.cli.info",
+    "avajams.cli.serve",
 ]
 
 
@@ -57,18 +59,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            sub: argparse.ArgumentParser = action.choices[command]
+            return sub
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
+    except UsageError as exc:
+        _subparser(parser, args.command).error(str(exc))  # usage + message, exit 2
     except AvajamsError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"avajams: error: {exc}", file=sys.stderr)
+        print(f"avajams: error: {error_message(exc)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("avajams: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"avajams: {interrupted_message(exc)}", file=sys.stderr)
         return 130
     return code

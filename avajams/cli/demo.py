@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from avajams.cli._shared import load_config, show_progress
+from avajams.cli._shared import int_in_range, load_config, progress_lines, show_progress
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from avajams.index import Match
 
 
 def register(
@@ -29,34 +35,38 @@ def register(
         help="where to work (default ./avajams-demo)",
     )
     parser.add_argument(
-        "--videos", type=int, default=5, metavar="N", help="how many music videos (1-6, default 5)"
+        "--videos",
+        type=int_in_range(1, 6),
+        default=5,
+        metavar="N",
+        help="how many music videos (1-6, default 5)",
     )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from avajams.cli._shared import format_matches
     from avajams.demo import run_demo
-    from avajams.errors import ConfigError
 
-    if not 1 <= args.videos <= 6:
-        raise ConfigError(f"--videos must be between 1 and 6, got {args.videos}")
+    def show_matches(clip: Path, matches: tuple[Match, ...], expected: Path) -> None:
+        right = bool(matches) and matches[0].path == str(expected.resolve())
+        print()
+        print(f"matches for {clip.name}:")
+        print(format_matches(matches, expected=str(expected.resolve())))
+        print()
+        print(f"the right answer: {expected.name} (the clip was re-shot from it)")
+        print("the best match is " + ("right." if right else "WRONG."))
+        print(flush=True)
+
     result = run_demo(
         args.dir,
         config=load_config(args),
         count=args.videos,
         say=lambda line: print(f"- {line}", flush=True),
+        on_matches=show_matches,
         show_progress=show_progress(args),
+        progress=progress_lines(args),
     )
-    expected = str(result.expected.resolve())
-    print()
-    print(f"matches for {result.clip.name}:")
-    print(format_matches(result.matches, expected=expected))
-    print()
-    print(f"the right answer: {Path(expected).name} (the clip was re-shot from it)")
-    print("the best match is " + ("right." if result.correct else "WRONG."))
     print(f"match report: {result.report}")
     print(f"mashup:       {result.mashup}")
     print(f"done in {result.seconds:.0f} s")

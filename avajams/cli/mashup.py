@@ -9,7 +9,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from avajams.cli._shared import add_library_option, load_config, load_pipeline
+from avajams.cli._shared import (
+    UsageError,
+    add_library_option,
+    load_config,
+    load_pipeline,
+    progress_lines,
+)
 from avajams.errors import ConfigError
 
 __all__ = ["add_mashup_options", "mashup_from_args", "register", "resolve_music", "run_with_music"]
@@ -157,10 +163,11 @@ def resolve_music(args: argparse.Namespace) -> str:
     if args.music is not None:
         return str(args.music)
     with load_pipeline(args) as pipe:
-        best = pipe.best_music(args.user)
-    print(f"best match: {best.path} (score {best.score:.3f})", flush=True)
-    assert best.path is not None
-    return best.path
+        choice = pipe.choose_music(args.user)
+    for match, reason in choice.skipped:
+        print(f"skipped {match.path or match.key} (score {match.score:.3f}): {reason}")
+    print(f"best match: {choice.path} (score {choice.match.score:.3f})", flush=True)
+    return choice.path
 
 
 def run_with_music(args: argparse.Namespace, music: str) -> int:
@@ -171,13 +178,14 @@ def run_with_music(args: argparse.Namespace, music: str) -> int:
         print(plan.to_json())
         return 0
     if args.output is None:
-        raise ConfigError("no output file given; pass -o OUT.mp4 (or --dry-run)")
+        raise UsageError("no output file given; pass -o OUT.mp4 (or --dry-run)")
     result = mashup.render(
         args.user,
         music,
         args.output,
         cut_times=args.cut_times,
         show_progress=False if args.quiet else None,
+        progress=progress_lines(args),
     )
     width, height = result.size
     print(
@@ -188,4 +196,12 @@ def run_with_music(args: argparse.Namespace, music: str) -> int:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    # everything that can be checked is checked before matching, which takes a while
+    if not args.dry_run:
+        if args.output is None:
+            raise UsageError("no output file given; pass -o OUT.mp4 (or --dry-run)")
+        from avajams.mashup.render import check_output_path
+
+        check_output_path(args.output, tuple(p for p in (args.user, args.music) if p))
+    mashup_from_args(args)
     return run_with_music(args, resolve_music(args))

@@ -33,8 +33,13 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from avajams.cli._shared import add_library_option, load_pipeline, show_progress
-from avajams.errors import ConfigError
+from avajams.cli._shared import (
+    UsageError,
+    add_library_option,
+    int_in_range,
+    load_pipeline,
+    show_progress,
+)
 
 if TYPE_CHECKING:
     from avajams.index import Match
@@ -54,7 +59,7 @@ def register(
         description="Find the library's music videos most similar to VIDEO, best first.",
     )
     parser.add_argument("video", metavar="VIDEO", help="the video to match")
-    parser.add_argument("-k", type=int, default=5, help="how many matches (default 5)")
+    parser.add_argument("-k", type=int_in_range(1), default=5, help="how many matches (default 5)")
     parser.add_argument("--json", action="store_true", help="print the matches as JSON")
     parser.add_argument(
         "--report", metavar="PNG", help="also draw a contact sheet of the aligned frames"
@@ -75,7 +80,7 @@ def _where(items: list[str]) -> dict[str, Any] | None:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"--where {item!r} must look like KEY=VALUE")
+            raise UsageError(f"--where {item!r} must look like KEY=VALUE")
         try:
             where[key] = json.loads(value)
         except ValueError:
@@ -116,8 +121,6 @@ def match_to_json(match: Match, rank: int) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.k < 1:
-        raise ConfigError(f"-k must be at least 1, got {args.k}")
     where = _where(args.where)
     with load_pipeline(args) as pipe:
         matches = pipe.match(args.video, k=args.k, where=where, show_progress=show_progress(args))

@@ -19,7 +19,7 @@ from avajams.embedding._model import DEFAULT_SOURCE, ModelInfo, ensure_model, re
 from avajams.embedding._protocol import DEFAULT_BATCH_SIZE, check_images, l2_normalize
 from avajams.errors import ConfigError, EmbedderError, ModelError, ProviderError
 
-__all__ = ["Classification", "OnnxEmbedder", "ProviderSpec"]
+__all__ = ["AUTO_PROVIDERS", "Classification", "OnnxEmbedder", "ProviderSpec", "auto_providers"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +50,14 @@ class OnnxEmbedder:
     Pillow's antialiased bilinear filter. Rows are L2-normalised.
 
     ``providers`` are onnxruntime execution providers in priority order (default CPU); they are
-    checked against what this onnxruntime offers when the embedder is made. ``batch_size`` images
-    go through the network per run; ``threads`` is onnxruntime's intra-op thread count for one
-    run. ``threads=0`` (the default) uses every core on the CPU provider as concurrent
-    single-threaded runs, each over a share of the batch: as fast as one run over all cores on
-    an idle machine, and much faster when other work (decoding, other processes) competes for
-    the cores, since no run waits at every layer for a descheduled sibling thread. The session
-    is created on first use; ``embed`` may be called from several threads at once.
+    checked against what this onnxruntime offers when the embedder is made. ``["auto"]`` takes
+    the best this machine offers: TensorRT, CUDA, then CPU (:func:`auto_providers`).
+    ``batch_size`` images go through the network per run; ``threads`` is onnxruntime's intra-op
+    thread count for one run. ``threads=0`` (the default) uses every core on the CPU provider as
+    concurrent single-threaded runs, each over a share of the batch: as fast as one run over all
+    cores on an idle machine, and much faster when other work (decoding, other processes)
+    competes for the cores, since no run waits at every layer for a descheduled sibling thread.
+    The session is created on first use; ``embed`` may be called from several threads at once.
     """
 
     def __init__(
@@ -120,14 +121,20 @@ class OnnxEmbedder:
         ``precision="int8"`` runs an int8 copy of the model (quantised once, into the cache):
         about 1.6x faster on a CPU, signatures about 0.99 cosine from fp32's; it has its own
         embedder id, so its libraries never mix with fp32 ones (see docs/performance.md).
+        ``precision="fp16"`` runs a half-precision copy (converted once) for GPUs, signatures
+        0.99999 cosine from fp32's, also with its own id (see docs/scale.md).
         """
-        if precision not in ("fp32", "int8"):
-            raise ConfigError(f"precision must be 'fp32' or 'int8', got {precision!r}")
+        if precision not in ("fp32", "int8", "fp16"):
+            raise ConfigError(f"precision must be 'fp32', 'int8' or 'fp16', got {precision!r}")
         info = ensure_model(source, show_progress=show_progress, progress=progress)
         if precision == "int8":
             from avajams.embedding._quantize import ensure_int8_model
 
             info = ensure_int8_model(info, show_progress=show_progress, progress=progress)
+        elif precision == "fp16":
+            from avajams.embedding._fp16 import ensure_fp16_model
+
+            info = ensure_fp16_model(info, show_progress=show_progress, progress=progress)
         return cls(info, providers=providers, batch_size=batch_size, threads=threads)
 
     @property
@@ -285,6 +292,26 @@ def _provider_name(spec: ProviderSpec) -> str:
     return spec if isinstance(spec, str) else spec[0]
 
 
+#: What ``providers=["auto"]`` tries, best first; only those this onnxruntime offers are kept.
+AUTO_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+def auto_providers() -> tuple[str, ...]:
+    """The execution providers ``"auto"`` stands for here: TensorRT, CUDA, then CPU, as offered.
+
+    TensorRT is taken only with CUDA beside it (it hands the nodes it cannot run to CUDA).
+    """
+    import onnxruntime as ort
+
+    available = set(ort.get_available_providers())
+    chosen = [p for p in AUTO_PROVIDERS if p in available]
+    if "CUDAExecutionProvider" not in chosen and "TensorrtExecutionProvider" in chosen:
+        chosen.remove("TensorrtExecutionProvider")
+    if "CPUExecutionProvider" not in chosen:
+        chosen.append("CPUExecutionProvider")
+    return tuple(chosen)
+
+
 def _validate_providers(providers: Sequence[ProviderSpec] | None) -> tuple[ProviderSpec, ...]:
     import onnxruntime as ort
 
@@ -292,6 +319,8 @@ def _validate_providers(providers: Sequence[ProviderSpec] | None) -> tuple[Provi
         return ("CPUExecutionProvider",)
     if isinstance(providers, str):
         providers = [providers]
+    if list(providers) == ["auto"]:
+        return auto_providers()
     specs = tuple(providers)
     if not specs:
         raise ProviderError("providers must name at least one onnxruntime execution provider")

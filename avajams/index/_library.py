@@ -102,14 +102,17 @@ class _WriteLock:
         try:
             self._lock(self._fd)
         except OSError as exc:
-            holder = os.pread(self._fd, 32, 0).decode(errors="replace").strip()
+            text = os.pread(self._fd, 32, 0).decode(errors="replace").strip()
             os.close(self._fd)
             self._fd = None
-            who = f" (process {holder})" if holder else ""
+            holder = int(text) if text.isdigit() else None
+            who = f" (process {holder})" if holder is not None else ""
             raise LibraryLockedError(
                 f"the library {path.parent} is open for writing by another process{who}; "
                 "close it there first, or open this one with readonly=True",
                 path=path.parent,
+                write_lock=True,
+                holder=holder,
             ) from exc
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
@@ -745,7 +748,9 @@ class VideoIndex:
         candidate's stored frames — the best run of consecutive frames matched in order at
         half to double speed, each pair counted by how far it beats what most candidates
         reach for that query frame — and a
-        video scores its best track's run. Each match carries the ``span`` that aligned, the
+        video scores its best track's run (its evidence, the summed gain ``e``, as
+        ``score = 1 - exp(-e)``: 0 for no run, near 1 for a long clear one). Each match carries
+        the ``span`` that aligned, the
         ``box`` of its track, and per query frame of that track the aligned pair. Videos added
         without frames score 0 (ranked by signature among themselves).
         """
@@ -802,9 +807,10 @@ class VideoIndex:
                     q0, q1, line(q0), line(q1), result.alignment.similarity,
                     result.alignment.length, line.speed,
                 )  # fmt: skip
+            score = _confidence(result.alignment.score)
             results.append(
-                Match(row.key, result.alignment.score, row.path, row.metadata, pool[label],
-                      tuple(aligned), span, box if span is not None else None)
+                Match(row.key, score, row.path, row.metadata, pool[label], tuple(aligned), span,
+                      box if span is not None else None)
             )  # fmt: skip
         for label, row, f in stored:
             if f is None:
@@ -994,6 +1000,15 @@ def _rerank(
         for i, (j, s) in enumerate(zip(best.tolist(), best_sim.tolist(), strict=True))
     )
     return score, aligned
+
+
+def _confidence(evidence: float) -> float:
+    """An alignment's evidence (summed gain, >= 0) as a score in [0, 1): ``1 - exp(-e)``.
+
+    The same order as the evidence; 0 when nothing aligned, about 0.6 for one second's worth of
+    clear gain, above 0.95 for a long stretch of the same pictures.
+    """
+    return float(1.0 - np.exp(-max(0.0, evidence)))
 
 
 class _Line:

@@ -52,7 +52,8 @@ class Match:
 
     ``score`` is what results are ranked by: the frame-level re-ranking score when the query
     passed ``query_frames`` (and the video has stored frames), else the signature cosine; for
-    :meth:`VideoIndex.search_tracks` it is the alignment's evidence (see docs/library.md).
+    :meth:`VideoIndex.search_tracks` it is ``1 - exp(-evidence)`` of the best time alignment
+    (0: nothing aligned; see docs/library.md).
     ``signature_score`` is always the signature cosine. ``aligned`` holds, for every query
     frame in time order, its best-matching frame of this video (empty without query frames);
     within ``span`` it is the frame the time alignment paired it with, its time read off the
