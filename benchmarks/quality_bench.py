@@ -173,7 +173,7 @@ def run(quick: bool) -> dict[str, Any]:
     from avajams import Pipeline, PipelineConfig
     from avajams.embedding import load_embedder
 
-    variants = 1 if quick else 3
+    variants = 1 if quick else 2
     n_distractors = 10 if quick else 40
     log("fetching the real clips")
     clips = _library_clips()
