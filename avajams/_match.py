@@ -5,8 +5,8 @@ a working resolution (longest side :data:`WORK_SIDE`); :func:`avajams._regions.p
 finds up to two parts of its frame worth embedding alone (a picture-in-picture window, a filmed
 screen, the picture inside black bars); each is cropped from the working frames, stretched to
 the sampler's output size and embedded — at every other sampled frame once the query has
-:data:`HALF_RATE_FROM` frames or more, every third from :data:`THIRD_RATE_FROM`, which bounds
-the extra embedding to two thirds of a whole-frame pass for long queries.
+:data:`HALF_RATE_FROM` frames or more, every fourth from :data:`QUARTER_RATE_FROM`, which
+bounds the extra embedding to half a whole-frame pass for long queries.
 The library then aligns every track with its candidates (:meth:`VideoIndex.search_tracks`).
 """
 
@@ -24,14 +24,14 @@ if TYPE_CHECKING:
     from avajams.index import QueryTrack
     from avajams.sampling import Sampler
 
-__all__ = ["HALF_RATE_FROM", "THIRD_RATE_FROM", "WORK_SIDE", "query_tracks"]
+__all__ = ["HALF_RATE_FROM", "QUARTER_RATE_FROM", "WORK_SIDE", "query_tracks"]
 
 #: longest side of the frames regions are found in and cropped from
 WORK_SIDE = 640
 #: region tracks use every other sampled frame once the query has this many
 HALF_RATE_FROM = 6
-#: ... and every third from this many
-THIRD_RATE_FROM = 30
+#: ... and every fourth from this many
+QUARTER_RATE_FROM = 30
 #: most regions embedded besides the whole frame
 MAX_REGIONS = 2
 
@@ -74,7 +74,7 @@ def query_tracks(
     if len(work) == 0:
         return tracks
     out_size = sampler.size or embedder.input_size or (299, 299)
-    stride = 3 if len(work) >= THIRD_RATE_FROM else 2 if len(work) >= HALF_RATE_FROM else 1
+    stride = 4 if len(work) >= QUARTER_RATE_FROM else 2 if len(work) >= HALF_RATE_FROM else 1
     keep = np.arange(len(work))[::stride]
     for region in propose_regions(work.images, limit=MAX_REGIONS):
         crops = crop_images(work.images[keep], region.box, out_size)

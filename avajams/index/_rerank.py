@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,7 +69,13 @@ def align_tracks(
     """
     if not videos:
         return []
-    sims = [[t @ v.T for v in videos] for t in tracks]  # [track][video] (m_t, n_v)
+    # one product per track against every video's frames at once, then split per video
+    bounds = np.cumsum([0, *(len(v) for v in videos)])
+    stacked = np.concatenate(videos, axis=0)
+    sims = []  # [track][video] (m_t, n_v)
+    for t in tracks:
+        whole = t @ stacked.T
+        sims.append([whole[:, a:b] for a, b in pairwise(bounds.tolist())])
     results: list[TrackResult | None] = [None] * len(videos)
     for ti, per_video in enumerate(sims):
         best_per_video = np.stack([s.max(axis=1) for s in per_video])
