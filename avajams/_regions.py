@@ -27,6 +27,10 @@ Box = tuple[float, float, float, float]
 _WORK_WIDTH = 160
 #: a side must be at least this fraction of the frame's width or height
 _MIN_SIDE = 0.15
+#: the weakest side of an inset must stand out this much (in units of the mean edge level)
+_MIN_INSET = 0.5
+#: ... and this much for a second inset to be proposed (weaker ones leave room for the centre)
+_STRONG_INSET = 1.0
 
 
 @dataclass(frozen=True)
@@ -86,12 +90,14 @@ def _peaks(profile: NDArray[np.float32], count: int, spread: int) -> list[int]:
     return out
 
 
-def _inset(images: NDArray[np.uint8]) -> Region | None:
-    """The rectangle bounded by the strongest persistent straight edges, if one stands out."""
+def _insets(images: NDArray[np.uint8]) -> list[Region]:
+    """The rectangle bounded by the strongest persistent straight edges, if one stands out,
+    and the best one that overlaps it little (a host's own straight edge can stand in for one
+    side of the window; the runner-up then has the right side)."""
     g = _grey(images, _WORK_WIDTH)
     _, h, w = g.shape
     if h < 12 or w < 12:
-        return None
+        return []
     ex = np.abs(np.diff(g, axis=2)).mean(axis=0)  # (h, w-1): edge between columns x and x+1
     ey = np.abs(np.diff(g, axis=1)).mean(axis=0)  # (h-1, w)
     # a line is an edge that stands above its neighbours across the line
@@ -107,7 +113,7 @@ def _inset(images: NDArray[np.uint8]) -> Region | None:
     col = np.vstack([np.zeros((1, cx.shape[1]), np.float32), np.cumsum(cx, axis=0)])
     row = np.hstack([np.zeros((cy.shape[0], 1), np.float32), np.cumsum(cy, axis=1)])
     level = float(np.mean(ex)) + float(np.mean(ey)) + 1e-3
-    best: tuple[float, Box] | None = None
+    scored: list[tuple[float, Box]] = []
     for a in xs:
         for b in xs:
             if b - a < _MIN_SIDE * w:
@@ -123,21 +129,32 @@ def _inset(images: NDArray[np.uint8]) -> Region | None:
                     top = (row[c, b + 1] - row[c, a]) / (b - a + 1)
                     bottom = (row[d, b + 1] - row[d, a]) / (b - a + 1)
                     score = float(min(left, right, top, bottom)) / level
-                    if best is None or score > best[0]:
+                    if score >= _MIN_INSET:
                         box = ((a + 1) / w, (c + 1) / h, (b + 1) / w, (d + 1) / h)
-                        best = (score, box)
-    if best is None or best[0] < 0.5:
-        return None
-    return Region(best[1], "inset", best[0])
+                        scored.append((score, box))
+    if not scored:
+        return []
+    scored.sort(key=lambda s: -s[0])
+    first = scored[0]
+    out = [Region(first[1], "inset", first[0])]
+    other = next((s for s in scored[1:] if _iou(s[1], first[1]) < 0.5), None)
+    if other is not None and other[0] >= _STRONG_INSET:
+        out.append(Region(other[1], "inset", other[0]))
+    return out
 
 
 def propose_regions(images: NDArray[np.uint8], *, limit: int = 2) -> list[Region]:
     """Up to ``limit`` regions of the query frames (uint8 RGB ``(N, H, W, 3)``) worth
-    embedding on their own, most promising first; never the whole frame."""
+    embedding on their own, most promising first; never the whole frame.
+
+    The picture inside black bars comes first, then the strongest inset (and a second one
+    overlapping it little, when that one is strong too), then the centre when nothing found
+    covers it.
+    """
     if images.ndim != 4 or len(images) == 0 or limit <= 0:
         return []
-    found = [r for r in (_inset(images), _borders(images)) if r is not None]
-    found.sort(key=lambda r: -r.strength)
+    border = _borders(images)  # black bars are unambiguous: first when present
+    found = ([border] if border is not None else []) + _insets(images)
     boxes = [r.box for r in found]
     centre: Box = (0.1, 0.1, 0.9, 0.9)
     if not any(_iou(b, centre) > 0.7 for b in boxes):
