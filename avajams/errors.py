@@ -167,3 +167,10 @@ class OutputPathError(RenderError, OSError):
 
 class ClusterError(AvajamsError, ConnectionError):
     """A Ray cluster cannot be reached, lacks the resources asked for, or lost the work."""
+
+
+#: Starts the CLI's message for an exception avajams did not expect: a bug, never a bad input
+#: (exit code :data:`INTERNAL_ERROR_EXIT`); the tests assert that no input ever produces it.
+INTERNAL_ERROR = "internal error"
+#: The CLI's exit code for an internal error (``EX_SOFTWARE``).
+INTERNAL_ERROR_EXIT = 70

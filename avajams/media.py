@@ -15,13 +15,15 @@ error tree, so callers only ever see :class:`~avajams.errors.VideoError` subclas
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import math
 import os
 import stat
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,7 +31,10 @@ from numpy.typing import NDArray
 from avajams.errors import VideoDecodeError, VideoError, VideoNotFoundError
 
 if TYPE_CHECKING:
+    from av.audio.frame import AudioFrame
+    from av.audio.stream import AudioStream
     from av.container import InputContainer
+    from av.packet import Packet
     from av.video.frame import VideoFrame
     from av.video.stream import VideoStream
 
@@ -39,11 +44,16 @@ __all__ = [
     "Interpolation",
     "VideoDecodeWarning",
     "VideoInfo",
+    "check_mode",
     "check_path",
     "conform",
+    "decode",
+    "demux",
+    "open_container",
     "open_video",
     "placement",
     "probe",
+    "pyav_errors",
 ]
 
 #: How a picture is fitted to an output size of another aspect ratio.
@@ -59,6 +69,58 @@ logger = logging.getLogger(__name__)
 # Demuxers that read single still pictures; FFmpeg happily opens a JPEG as a one-frame
 # "video", which is never what a caller asking for a video means.
 _STILL_IMAGE_FORMATS = frozenset({"image2", "image2pipe"})
+
+# Demuxers never used for a local video file: playlists and manifests that open other files or
+# URLs (a playlist naming /dev/zero or a FIFO would hang), network protocols and capture
+# devices. Everything else FFmpeg can read stays allowed.
+_DENIED_DEMUXERS = frozenset(
+    {
+        "concat", "dash", "data", "fbdev", "ffmetadata", "fifo", "hds", "hls", "image2",
+        "imf", "kmsgrab", "lavfi", "mpjpeg", "oss", "alsa", "rtp", "rtp_mpegts", "rtsp", "sap",
+        "sdp", "segment", "smoothstreaming", "tee", "v4l2", "video4linux2",
+        "webm_dash_manifest", "whip", "x11grab",
+    }
+)  # fmt: skip
+#: FFmpeg's AVFMT_TS_DISCONT format flag: the format's timestamps may jump (MPEG-TS).
+AVFMT_TS_DISCONT = 0x0200
+#: A jump between two frames' timestamps that FFmpeg takes for a discontinuity in such a
+#: format (its ``dts_delta_threshold``), in seconds.
+DISCONTINUITY_SECONDS = 10
+
+
+def pyav_errors() -> tuple[type[BaseException], ...]:
+    """What PyAV raises on hostile input, besides its FFmpegError tree.
+
+    ``UnicodeDecodeError`` from metadata that is not UTF-8 (when not opened with
+    ``metadata_errors="replace"``), ``IndexError`` from demuxing a file whose streams appear
+    mid-file, ``ValueError``/``OverflowError`` from absurd values in headers.
+    """
+    import av
+
+    return (av.FFmpegError, UnicodeError, IndexError, ValueError, OverflowError)
+
+
+_container_options: dict[str, str] | None = None
+
+
+def _options() -> dict[str, str]:
+    """FFmpeg options for every input: local files only, no playlist or network demuxers."""
+    global _container_options
+    if _container_options is None:
+        import av
+
+        names: set[str] = set()
+        for format_name in av.formats_available:
+            try:
+                fmt = av.format.ContainerFormat(format_name, "r")
+            except (ValueError, av.FFmpegError):
+                continue  # a muxer only
+            names.update(fmt.name.split(","))
+        _container_options = {
+            "protocol_whitelist": "file",
+            "format_whitelist": ",".join(sorted(names - _DENIED_DEMUXERS)),
+        }
+    return _container_options
 
 
 class VideoDecodeWarning(UserWarning):
@@ -106,31 +168,65 @@ def check_path(path: str | os.PathLike[str]) -> str:
     try:
         info = os.stat(name)
     except FileNotFoundError as exc:
+        if os.path.islink(name):
+            raise VideoNotFoundError(
+                f"{name} is a broken symbolic link (its target {os.readlink(name)} does not "
+                "exist); fix or remove the link",
+                path=name,
+            ) from exc
         raise VideoNotFoundError(f"{name}: no such file; check the path", path=name) from exc
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise VideoNotFoundError(
+                f"{name} is a symbolic link that loops back on itself; fix or remove the link",
+                path=name,
+            ) from exc
         raise VideoError(
-            f"{name}: cannot read ({exc.strerror}); check permissions", path=name
+            f"{name}: cannot read ({exc.strerror or exc}); check the path and its permissions",
+            path=name,
         ) from exc
-    if stat.S_ISDIR(info.st_mode):
+    except ValueError as exc:  # an embedded NUL byte
+        raise VideoNotFoundError(f"{name!r} is not a valid path ({exc})", path=None) from exc
+    check_mode(info.st_mode, info.st_size, name)
+    return name
+
+
+def check_mode(mode: int, size: int, name: str) -> None:
+    """Raise the VideoError for a file of this ``st_mode`` and size that is no video to read."""
+    if stat.S_ISDIR(mode):
         raise VideoNotFoundError(
             f"{name} is a directory, not a video file; pass the path of a video inside it",
             path=name,
         )
-    if not stat.S_ISREG(info.st_mode):
-        # FIFOs and devices could block forever or never end.
+    if not stat.S_ISREG(mode):
+        # FIFOs and devices could block forever or never end: never read one.
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device or socket"
         raise VideoDecodeError(
-            f"{name} is not a regular file (a pipe or device?); save the video to a file first",
+            f"{name} is {kind}, not a regular file; save the video to a file first",
             path=name,
         )
-    if info.st_size == 0:
+    if size == 0:
         raise VideoDecodeError(f"{name} is empty (0 bytes); the file is not a video", path=name)
-    return name
 
 
-def translate_error(exc: Exception, name: str, action: str = "decoded") -> VideoError:
-    """The avajams error for a PyAV/FFmpeg exception raised while reading ``name``."""
+def translate_error(exc: BaseException, name: str, action: str = "decoded") -> VideoError:
+    """The avajams error for an exception PyAV raised while reading ``name``."""
     import av
 
+    if isinstance(exc, UnicodeError):
+        return VideoDecodeError(
+            f"{name} could not be {action}: its metadata is not valid text ({exc}); re-mux "
+            "it (ffmpeg -i IN -map_metadata -1 -c copy OUT) or re-export the video",
+            path=name,
+        )
+    if isinstance(exc, IndexError | ValueError | OverflowError) and not isinstance(
+        exc, av.FFmpegError
+    ):
+        return VideoDecodeError(
+            f"{name} could not be {action}: its container is damaged ({type(exc).__name__}: "
+            f"{exc}); re-download or re-export the video",
+            path=name,
+        )
     if isinstance(exc, av.error.FileNotFoundError):
         return VideoNotFoundError(f"{name}: no such file; check the path", path=name)
     if isinstance(exc, av.error.PermissionError):
@@ -148,10 +244,74 @@ def translate_error(exc: Exception, name: str, action: str = "decoded") -> Video
     )
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: BaseException) -> str:
     """FFmpeg's words for ``exc`` without its errno and file name (the message has the name)."""
     reason = getattr(exc, "strerror", None) or str(exc)
     return reason[:1].lower() + reason[1:]
+
+
+def open_container(path: str | os.PathLike[str]) -> InputContainer:
+    """``av.open(path)`` for reading, hardened; every error is a :class:`VideoError`.
+
+    The path is checked first (:func:`check_path`: a FIFO or device is refused, never read),
+    handed to FFmpeg as an absolute path (so a file named ``pipe:0.mp4`` is a file, not
+    standard input), read with the ``file`` protocol only and without playlist or network
+    demuxers, and metadata that is not UTF-8 is decoded with replacement characters.
+    """
+    import av
+
+    name = check_path(path)
+    try:
+        return av.open(
+            os.path.abspath(name),
+            mode="r",
+            metadata_errors="replace",
+            container_options=_options(),
+        )
+    except pyav_errors() as exc:
+        raise translate_error(exc, name, "opened") from exc
+
+
+def demux(container: InputContainer, stream: VideoStream | AudioStream) -> Iterator[Packet[Any]]:
+    """``container.demux(stream)``, ending cleanly where PyAV trips over a late stream.
+
+    When a stream appears mid-file (MPEG-TS), PyAV 18 raises ``IndexError`` at its final
+    flush; the packets read so far are good, so this ends there with a flush packet instead.
+    Other demuxing errors propagate (callers decide what a damaged file means to them).
+    """
+    import av
+
+    packets = container.demux(stream)
+    flushed = False
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except IndexError:
+            logger.debug("%s: a stream appeared mid-file; demuxing ends here", container.name)
+            if not flushed:
+                yield av.Packet()
+            return
+        flushed = flushed or packet.size == 0
+        yield packet
+
+
+@overload
+def decode(container: InputContainer, stream: VideoStream) -> Iterator[VideoFrame]: ...
+@overload
+def decode(container: InputContainer, stream: AudioStream) -> Iterator[AudioFrame]: ...
+def decode(
+    container: InputContainer, stream: VideoStream | AudioStream
+) -> Iterator[VideoFrame | AudioFrame]:
+    """Every frame of ``stream`` (``container.decode(stream)`` over :func:`demux`)."""
+    import av
+
+    for packet in demux(container, stream):
+        try:
+            yield from stream.decode(packet)
+        except av.error.EOFError:
+            return
 
 
 @contextlib.contextmanager
@@ -164,22 +324,38 @@ def open_video(path: str | os.PathLike[str]) -> Iterator[tuple[InputContainer, V
     import av
 
     name = check_path(path)
-    try:
-        container = av.open(name, mode="r")
-    except av.FFmpegError as exc:
-        raise translate_error(exc, name, "opened") from exc
+    container = open_container(name)
     try:
         fmt = container.format.name
+        if fmt == "webp_pipe" and _animated_webp(name):
+            raise VideoDecodeError(
+                f"{name} is an animated WebP, which FFmpeg cannot decode; convert it to a video "
+                "(MP4 or GIF) first",
+                path=name,
+            )
         if fmt in _STILL_IMAGE_FORMATS or fmt.endswith("_pipe"):
             raise VideoDecodeError(
                 f"{name} is a still image ({fmt}), not a video; convert it to a video first",
                 path=name,
             )
         attached = av.stream.Disposition.attached_pic
-        streams = [s for s in container.streams.video if not s.disposition & attached]
+        streams = [
+            s
+            for s in container.streams.video
+            if not s.disposition & attached and s.codec_context is not None
+        ]
         if not streams:
             kinds = ", ".join(
-                sorted({"cover art" if s.type == "video" else s.type for s in container.streams})
+                sorted(
+                    {
+                        s.type
+                        if s.type != "video"
+                        else "cover art"
+                        if s.disposition & attached
+                        else "video no decoder supports"
+                        for s in container.streams
+                    }
+                )
             )
             raise VideoDecodeError(
                 f"{name} has no video stream (it holds: {kinds or 'nothing'}); "
@@ -189,6 +365,16 @@ def open_video(path: str | os.PathLike[str]) -> Iterator[tuple[InputContainer, V
         yield container, streams[0]
     finally:
         container.close()
+
+
+def _animated_webp(name: str) -> bool:
+    """Whether ``name`` is a WebP with the animation flag (RIFF, WEBP, VP8X flags bit 1)."""
+    try:
+        with open(name, "rb") as f:
+            head = f.read(21)
+    except OSError:
+        return False
+    return head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8X" and bool(head[20] & 0x02)
 
 
 def display_rotation(frame: VideoFrame) -> int:
@@ -203,15 +389,17 @@ def first_frame(container: InputContainer, stream: VideoStream, name: str) -> Vi
 
     errors = 0
     try:
-        for packet in container.demux(stream):
+        for packet in demux(container, stream):
             try:
                 frames = stream.decode(packet)
+            except av.error.EOFError:
+                break
             except av.FFmpegError:
                 errors += 1
                 continue
             if frames:
                 return frames[0]
-    except av.FFmpegError as exc:
+    except pyav_errors() as exc:
         raise translate_error(exc, name) from exc
     raise VideoDecodeError(
         f"{name} has a video stream but no decodable frames"
@@ -266,7 +454,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         width, height = display_size(
             frame.width, frame.height, rotation, stream.sample_aspect_ratio
         )
-        audio = next(iter(container.streams.audio), None)
+        audio = next((s for s in container.streams.audio if s.codec_context is not None), None)
         return VideoInfo(
             path=name,
             duration=float(duration),
@@ -285,16 +473,14 @@ def _scan_duration(
     container: InputContainer, stream: VideoStream, name: str, start: Fraction
 ) -> float:
     """Duration from the packets' timestamps, for containers that do not declare one."""
-    import av
-
     tb = stream.time_base or Fraction(1, 1)
     end = start
     try:
         container.seek(0, stream=stream)
-        for packet in container.demux(stream):
+        for packet in demux(container, stream):
             if packet.pts is not None:
                 end = max(end, Fraction(packet.pts + (packet.duration or 0)) * tb)
-    except av.FFmpegError as exc:
+    except pyav_errors() as exc:
         logger.debug("%s: packet scan stopped: %s", name, exc)
     return float(end - start)
 
@@ -406,6 +592,10 @@ class FrameReader:
         self.damage: str | None = None
         self.truncated = False
         self.rewinds = 0
+        #: Frames read (with increasing timestamps) in the current pass.
+        self.frames_read = 0
+        #: Timestamp discontinuities corrected in the current pass (see ``discontinuous``).
+        self.jumps = 0
         self._stack: contextlib.ExitStack | None = None
         self._container: InputContainer | None = None
         self._stream: VideoStream | None = None
@@ -475,7 +665,14 @@ class FrameReader:
     def _start(self) -> None:
         self._open()
         if self._frames is not None:
-            self.container.seek(0)
+            try:
+                self.container.seek(0)
+            except pyav_errors() as exc:
+                raise VideoDecodeError(
+                    f"{self.path} cannot be rewound to read it again ({_reason(exc)}); the "
+                    "file may be damaged: re-export it",
+                    path=self.path,
+                ) from exc
             self.rewinds += 1
             logger.debug("%s: rewound to the first frame", self.path)
         self._frames = self._timed()
@@ -486,36 +683,55 @@ class FrameReader:
         import av
 
         container, stream = self.container, self.stream
+        errors = pyav_errors()
         try:
             # demux() ends with an empty packet per stream, which flushes the decoder.
-            for packet in container.demux(stream):
+            for packet in demux(container, stream):
                 if self.packet_hook is not None:
                     self.packet_hook(packet, self._pts0)
                 try:
                     yield from stream.decode(packet)
                 except av.error.EOFError:
                     return
-                except av.FFmpegError as exc:
+                except errors as exc:
                     self.failures += 1
                     logger.debug("%s: packet at pts %s failed: %s", self.path, packet.pts, exc)
                     if self.strict:
                         raise translate_error(exc, self.path) from exc
-        except av.FFmpegError as exc:  # demuxing failed: keep what came before
+        except errors as exc:  # demuxing failed: keep what came before
             self.damage = str(exc)
             if self.strict:
                 raise translate_error(exc, self.path) from exc
-            with contextlib.suppress(av.FFmpegError):
+            with contextlib.suppress(*errors):
                 yield from stream.decode(None)
+
+    @property
+    def discontinuous(self) -> bool:
+        """Whether the format's timestamps may jump (MPEG-TS): such a jump of more than
+        :data:`DISCONTINUITY_SECONDS` between two frames is read as FFmpeg reads it, a
+        discontinuity after which the timeline continues one frame after the last."""
+        return bool(self.container.format.flags & AVFMT_TS_DISCONT)
 
     def _timed(self) -> Generator[tuple[int, VideoFrame], None, None]:
         """``(ticks after the first frame, frame)`` in display order; sets ``_end`` at the end."""
         prev: VideoFrame | None = None
         prev_pts = 0
         prev_step: int | None = None
+        discontinuous = self.discontinuous
+        threshold = max(1, math.ceil(DISCONTINUITY_SECONDS / self._tb))
+        offset = 0
+        self.frames_read = self.jumps = 0
         for frame in self._decoded():
             pts = frame.pts
             if pts is None:  # no timestamps (raw streams): continue from the last frame
                 pts = prev_pts + (prev_step or self._nominal or 1) if prev is not None else 0
+            elif discontinuous and prev is not None:
+                pts += offset
+                if abs(pts - prev_pts) > threshold:
+                    step = prev_step or self._nominal or 1
+                    offset += prev_pts + step - pts
+                    pts = prev_pts + step
+                    self.jumps += 1
             if self._pts0 is None:
                 self._pts0 = pts
             if prev is not None:
@@ -524,6 +740,7 @@ class FrameReader:
                     continue
                 prev_step = pts - prev_pts
             prev, prev_pts = frame, pts
+            self.frames_read += 1
             yield pts - self._pts0, frame
         if prev is None:
             return
@@ -538,7 +755,7 @@ class FrameReader:
         last = last_frame.duration if last_frame.duration else (step or self._nominal or 1)
         end = last_pts + last
         margin = 2 * max(last, self._nominal or 1)
-        if stream.duration:
+        if stream.duration and not self.jumps:  # after a jump, declarations mean nothing
             start = stream.start_time if stream.start_time is not None else self._pts0
             declared_end = start + stream.duration
             if declared_end > end + margin:

@@ -9,17 +9,19 @@ than read; this is the picture behind ``avajams match --report``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from PIL import Image, ImageDraw, ImageFont
 
-from avajams.errors import OutputPathError, VideoDecodeError, VideoNotFoundError
+from avajams.errors import OutputPathError, VideoDecodeError, VideoError
+from avajams.labels import shared_labels
 
 if TYPE_CHECKING:
     from avajams.index import AlignedPair, Box, Match
+    from avajams.labels import VideoLabels
 
 __all__ = ["Report", "Tile", "grab_frames", "write_report"]
 
@@ -32,6 +34,7 @@ _RIGHT = (80, 220, 110)  # the right answer's frame and badge
 _WRONG = (240, 110, 100)
 _MARGIN = 12
 _HEADER = 98
+_LABELS_LINE = 18  # the header's "you show: ..." line, when the query has labels
 _LABEL_WIDTH = 240
 _CAPTION = 24
 _PAIR_GAP = 14
@@ -93,23 +96,22 @@ def grab_frames(path: str | os.PathLike[str], times: Iterable[float]) -> dict[fl
     The frame for ``t`` is the last one whose timestamp is at or before ``t`` (the frame on
     screen at ``t``); times past the end get the last frame.
     """
-    import av
+    from avajams.media import decode, open_video, pyav_errors
 
     wanted = sorted(set(times))
     found: dict[float, Image.Image] = {}
     if not wanted:
         return found
     source = os.fspath(path)
-    if not os.path.isfile(source):
-        raise VideoNotFoundError(f"{source} does not exist; check the path", path=source)
     try:
-        with av.open(source) as container:
-            stream = container.streams.video[0]
+        with open_video(source) as (container, stream):
             stream.thread_type = "AUTO"
-            start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+            tb = stream.time_base or 0
+            start = float(stream.start_time * tb) if stream.start_time else 0.0
             previous: Image.Image | None = None
             index = 0
-            for frame in container.decode(stream):
+            frames: Iterator[Any] = decode(container, stream)  # PyAV's to_image is untyped
+            for frame in frames:
                 t = (frame.time if frame.time is not None else 0.0) - start
                 while index < len(wanted) and wanted[index] < t - 1e-6:
                     found[wanted[index]] = previous if previous is not None else frame.to_image()
@@ -120,7 +122,7 @@ def grab_frames(path: str | os.PathLike[str], times: Iterable[float]) -> dict[fl
             while index < len(wanted) and previous is not None:
                 found[wanted[index]] = previous
                 index += 1
-    except (av.FFmpegError, IndexError) as exc:
+    except pyav_errors() as exc:
         raise VideoDecodeError(
             f"cannot read frames of {source} for the report: {exc}", path=source
         ) from exc
@@ -197,11 +199,19 @@ def _top_pairs(match: Match, pairs: int) -> list[AlignedPair]:
     return sorted(best, key=lambda p: p.query_time)
 
 
-def report_size(rows: int, pairs: int, tile_size: tuple[int, int] = (160, 120)) -> tuple[int, int]:
-    """The picture's (width, height) for ``rows`` matches and ``pairs`` pairs per row."""
+def report_size(
+    rows: int,
+    pairs: int,
+    tile_size: tuple[int, int] = (160, 120),
+    *,
+    query_labels: bool = False,
+) -> tuple[int, int]:
+    """The picture's (width, height) for ``rows`` matches and ``pairs`` pairs per row
+    (``query_labels``: with the header line of the query's labels)."""
     tw, th = tile_size
     width = 2 * _MARGIN + _LABEL_WIDTH + pairs * (2 * tw + _INNER_GAP) + (pairs - 1) * _PAIR_GAP
-    height = _HEADER + rows * (th + _CAPTION + _ROW_GAP) + _MARGIN
+    header = _HEADER + (_LABELS_LINE if query_labels else 0)
+    height = header + rows * (th + _CAPTION + _ROW_GAP) + _MARGIN
     return width, height
 
 
@@ -214,6 +224,7 @@ def write_report(
     tile_size: tuple[int, int] = (160, 120),
     expected: str | os.PathLike[str] | None = None,
     query_name: str | None = None,
+    query_labels: VideoLabels | None = None,
 ) -> Report:
     """Draw the contact sheet for ``matches`` of ``query`` into the PNG file ``out``.
 
@@ -222,7 +233,9 @@ def write_report(
     missing gets grey placeholder tiles rather than failing the report. ``expected``, the
     music video known to be the right answer (as in the demo), gets its row framed in green
     (and a best match that is not it says so). ``query_name`` is the name the title gives the
-    query (default: its file name).
+    query (default: its file name). Each match's ImageNet labels (``Match.labels``) are
+    written under its scores; with ``query_labels`` the header says what the query shows and
+    each row the labels both videos show.
     """
     if pairs < 1:
         raise ValueError(f"pairs must be at least 1, got {pairs}")
@@ -238,11 +251,14 @@ def write_report(
     for match, row in zip(matches, chosen, strict=True):
         try:
             frames = grab_frames(match.path, (p.music_time for p in row)) if match.path else {}
-        except (VideoNotFoundError, VideoDecodeError):
+        except VideoError:  # a music file gone or unreadable: its tiles stay empty
             frames = {}
         music_frames.append(frames)
 
-    width, height = report_size(max(1, len(matches)), pairs, tile_size)
+    width, height = report_size(
+        max(1, len(matches)), pairs, tile_size, query_labels=query_labels is not None
+    )
+    header = _HEADER + (_LABELS_LINE if query_labels is not None else 0)
     sheet = Image.new("RGB", (width, height), _BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     title_font, name_font, score_font, font = _font(19), _font(15), _font(20), _font(14)
@@ -251,6 +267,10 @@ def write_report(
     draw.text((_MARGIN, 8), title, fill=_TEXT, font=title_font)
     for i, line in enumerate(_LEGEND):
         draw.text((_MARGIN, 34 + 18 * i), line, fill=_SECONDARY, font=font)
+    if query_labels is not None:
+        shown = ", ".join(query_labels.names()[:6]) or "(nothing recognised)"
+        you = f"you show: {shown}   (ImageNet labels of your frames)"
+        draw.text((_MARGIN, 34 + 18 * len(_LEGEND)), you, fill=_TEXT, font=font)
     tw, th = tile_size
     right = Path(expected).resolve() if expected is not None else None
     right_row = next(
@@ -259,9 +279,9 @@ def write_report(
     )
     tiles: list[Tile] = []
     if not matches:
-        draw.text((_MARGIN, _HEADER), "no matches: the library is empty", fill=_TEXT, font=font)
+        draw.text((_MARGIN, header), "no matches: the library is empty", fill=_TEXT, font=font)
     for r, (match, row) in enumerate(zip(matches, chosen, strict=True)):
-        top = _HEADER + r * (th + _CAPTION + _ROW_GAP)
+        top = header + r * (th + _CAPTION + _ROW_GAP)
         name = Path(match.path).name if match.path else match.key
         title = _clip_to_width(draw, f"#{r + 1}  {name}", name_font, _LABEL_WIDTH - _MARGIN)
         draw.text((_MARGIN, top), title, fill=_TEXT, font=name_font)
@@ -288,13 +308,28 @@ def write_report(
             draw.text((_MARGIN + 20, top + 82), "not the right answer", fill=_WRONG, font=name_font)
         elif match.path and match.key != match.path:
             draw.text((_MARGIN, top + 82), _clip(match.key, 30), fill=_SECONDARY, font=font)
-        if match.span is not None:
+        bottom = top + th + _CAPTION  # the row's text ends above the next row
+        column = _LABEL_WIDTH - _MARGIN
+        text_y = top + 104
+        if match.span is not None:  # where it matched: in time, and in the box if a region
             s = match.span
             where = f"you {s.query_start:.1f}-{s.query_end:.1f}s = "
             where += f"match {s.music_start:.1f}-{s.music_end:.1f}s"
-            draw.text((_MARGIN, top + 104), where, fill=_TEXT, font=font)
-        if match.box is not None:
-            draw.text((_MARGIN, top + 122), "in the yellow box", fill=_BOX, font=font)
+            where += " in the box" if match.box is not None else ""
+            colour = _BOX if match.box is not None else _TEXT
+            draw.text(
+                (_MARGIN, text_y), _clip_to_width(draw, where, font, column), fill=colour, font=font
+            )
+            text_y += 18
+        if match.labels and text_y + 18 <= bottom:
+            names = ", ".join(label.name for label in match.labels[:4])
+            shows = _clip_to_width(draw, f"shows: {names}", font, column)
+            draw.text((_MARGIN, text_y), shows, fill=_SECONDARY, font=font)
+            text_y += 18
+        shared = shared_labels(query_labels.video, match.labels) if query_labels else ()
+        if shared and text_y + 18 <= bottom:
+            both = _clip_to_width(draw, f"both show: {', '.join(shared)}", font, column)
+            draw.text((_MARGIN, text_y), both, fill=_RIGHT, font=font)
         if not row:
             draw.text(
                 (_MARGIN + _LABEL_WIDTH, top + th // 2), "no aligned frames", fill=_TEXT, font=font

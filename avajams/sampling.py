@@ -276,7 +276,7 @@ class FrameSampler:
         images: list[NDArray[np.uint8]] = []
         with self._reader(name) as reader:
             stream = reader.stream
-            expected = self._expected_count(stream)
+            expected = self._expected_count(reader)
             self._check_budget(stream, expected, name)
             used = 0
             with Progress(
@@ -287,7 +287,7 @@ class FrameSampler:
                     if used > self.max_bytes:
                         raise VideoTooLargeError(
                             f"{name}: sampled images exceed max_bytes={self.max_bytes}; "
-                            "lower fps, size or max_duration, or use iter_frames()",
+                            "lower fps, size or max_duration, or raise max_bytes",
                             path=name,
                         )
                     times.append(t)
@@ -326,13 +326,41 @@ class FrameSampler:
             limits.append(self.max_frames)
         return min(limits) if limits else None
 
-    def _expected_count(self, stream: VideoStream) -> int | None:
-        limit = self._sample_limit()
-        if stream.duration and stream.time_base:
+    def _expected_count(self, reader: FrameReader) -> int | None:
+        stream = reader.stream
+        limits = [self._sample_limit(), self._content_limit(reader)[0]]
+        if stream.duration and stream.duration > 0 and stream.time_base:
             seconds = Fraction(stream.duration) * stream.time_base
-            count = max(1, math.ceil(seconds * self._fps))
-            return count if limit is None else min(count, limit)
-        return limit
+            limits.append(max(1, math.ceil(seconds * self._fps)))
+        return min((n for n in limits if n is not None), default=None)
+
+    def _content_limit(self, reader: FrameReader) -> tuple[int | None, Fraction | None]:
+        """The most samples the file can hold by its own declarations, and its declared length.
+
+        Damaged timestamps (flipped PTS bits, a zeroed ``mdhd`` time base) can make a 5 s
+        file look hours long; the shortest of the stream's and the container's declared
+        durations bounds the samples (one sample of slack for rounding). Without either, the
+        declared frame count does (at most one sample per frame); without that, the frames
+        read so far do (see :meth:`_decode`). In formats whose timestamps may jump (MPEG-TS)
+        the declared durations are estimated from those same timestamps, so only the frames
+        read count there.
+        """
+        import av
+
+        if reader.discontinuous:
+            return None, None
+        stream, container = reader.stream, reader.container
+        spans: list[Fraction] = []
+        if stream.time_base and stream.duration and stream.duration > 0:
+            spans.append(Fraction(stream.duration) * stream.time_base)
+        if container.duration and container.duration > 0:
+            spans.append(Fraction(container.duration, av.time_base))
+        if spans:
+            seconds = min(spans)
+            return math.floor(seconds * self._fps) + 2, seconds
+        if stream.frames and stream.frames > 0:
+            return int(stream.frames) + 1, None
+        return None, None
 
     def _check_budget(self, stream: VideoStream, expected: int | None, name: str) -> None:
         """Refuse absurd sources and outputs before decoding anything."""
@@ -348,7 +376,7 @@ class FrameSampler:
             raise VideoTooLargeError(
                 f"{name}: about {expected} samples of {out_w}x{out_h} would need "
                 f"{expected * out_w * out_h * 3} bytes, above max_bytes={self.max_bytes}; "
-                "lower fps, size or max_duration, or use iter_frames()",
+                "lower fps, size or max_duration, or raise max_bytes",
                 path=name,
             )
 
@@ -365,7 +393,13 @@ class FrameSampler:
         a = tb.numerator * self._fps.numerator
         b = tb.denominator * self._fps.denominator
         reader.packet_hook = _SkipUnsampled(stream, a, b).before
-        limit = self._sample_limit()
+        wanted = self._sample_limit()
+        held, declared = self._content_limit(reader)
+        limit = min((n for n in (wanted, held) if n is not None), default=None)
+        # With nothing declared, each frame read backs at most one sample (twice the nominal
+        # frame time's worth in a format whose timestamps may jump and were corrected).
+        nominal = stream.average_rate or stream.guessed_rate
+        per_frame = 2 * self._fps / nominal if reader.discontinuous and nominal else Fraction(1)
         step = 1 / self._fps
         k = 0
         image: NDArray[np.uint8] | None = None
@@ -374,6 +408,14 @@ class FrameSampler:
             frame = reader.frame_at(k * step)
             if frame is None:
                 break
+            if held is None and k >= per_frame * reader.frames_read + 1:
+                warnings.warn(
+                    f"{name} has timestamps that run ahead of its frames (damaged?); returned "
+                    f"the {k} samples its frames back. Re-export the video for correct results",
+                    VideoDecodeWarning,
+                    stacklevel=3,
+                )
+                return
             if frame is not image_of:
                 image, image_of = self._convert(frame, stream, name), frame
                 yield float(k * step), image
@@ -382,7 +424,23 @@ class FrameSampler:
                 yield float(k * step), image.copy()  # each sample gets its own array
             k += 1
         else:
-            return  # a bound was reached: the rest of the file is never read
+            # A bound was reached: the rest of the file is never read. Frames far past the
+            # declared length mean damaged timestamps: say so.
+            if (
+                k == held
+                and declared is not None
+                and k != wanted
+                and reader.frame_at(declared + 2 * step) is not None
+            ):
+                message = (
+                    f"{name} has timestamps past its declared length of "
+                    f"{float(declared):.3f} s (damaged?); returned the {k} samples that "
+                    "length holds. Re-export the video for correct results"
+                )
+                if self.strict:
+                    raise VideoDecodeError(message, path=name)
+                warnings.warn(message, VideoDecodeWarning, stacklevel=3)
+            return
         if reader.failures or reader.damage or reader.truncated:
             end = reader.end_time or Fraction(0)
             of = f" of {float(stream.duration * tb):.3f} s" if stream.duration else ""

@@ -10,8 +10,8 @@ Three figures, each with a baseline measured in the same run:
   over a socket (it is refused after probing: it is zeros, not a video); the server's resident
   memory is sampled every few milliseconds, against its resident memory before the upload;
 - **health p99 while a render runs**: ``GET /api/health`` on one keep-alive connection every
-  20 ms while the clip's job runs, the samples taken during its rendering stage kept apart;
-  against the same requests with the server idle.
+  20 ms while the clip's job and then a few re-mixes of it (renders only) run, the samples
+  taken during rendering stages kept apart; against the same requests with the server idle.
 """
 
 from __future__ import annotations
@@ -209,6 +209,22 @@ class _HealthProbe(threading.Thread):
         }
 
 
+def _wait(conn: http.client.HTTPConnection, job_id: str, probe: _HealthProbe) -> None:
+    """Poll a job as its page does until it ends, tagging health samples by its stage."""
+    probe.phase = "job"
+    while True:
+        _, body = _get(conn, f"/api/jobs/{job_id}")
+        state = json.loads(body)
+        stages = {s["name"]: s["state"] for s in state["stages"]}
+        probe.phase = "render" if stages["rendering"] == "running" else "job"
+        if state["state"] not in ("queued", "running"):
+            break
+        time.sleep(0.2)
+    probe.phase = "after"
+    if state["state"] != "done":
+        raise RuntimeError(f"the job failed: {state['error']}")
+
+
 def _in_process(library: Path, clip: Path, out: Path) -> float:
     """The same work without the web app: embed, match, report, render (seconds)."""
     from avajams import Pipeline
@@ -227,6 +243,7 @@ def _in_process(library: Path, clip: Path, out: Path) -> float:
 def run(quick: bool) -> dict[str, Any]:
     seconds = 10.0 if quick else 30.0
     upload_mb = 100 if quick else 500
+    remixes = 2 if quick else 5
     base = Path(tempfile.mkdtemp(prefix="web-bench-", dir=_media.cache_dir()))
     log("indexing the demo library")
     library, _videos = demo_library(base)
@@ -245,23 +262,25 @@ def run(quick: bool) -> dict[str, Any]:
         uploaded = time.perf_counter() - t0
         if status != 202:
             raise RuntimeError(f"upload refused: {status} {job}")
-        probe.phase = "job"
-        while True:
-            _, body = _get(conn, f"/api/jobs/{job['id']}")
-            state = json.loads(body)
-            stages = {s["name"]: s["state"] for s in state["stages"]}
-            probe.phase = "render" if stages["rendering"] == "running" else "job"
-            if state["state"] not in ("queued", "running"):
-                break
-            time.sleep(0.2)
-        probe.phase = "after"
-        if state["state"] != "done":
-            raise RuntimeError(f"the job failed: {state['error']}")
+        _wait(conn, job["id"], probe)
         page_status, _page = _get(conn, f"/jobs/{job['id']}/result")
         to_result = time.perf_counter() - t0
         assert page_status == 200
         _, body = _get(conn, f"/api/jobs/{job['id']}/result")
         result = json.loads(body)
+        # re-mixes (render only, no re-embedding): more health samples while rendering
+        for i in range(remixes):
+            options = json.dumps({"rank": 1, "options": {"crossfade_ms": 100 * (i + 1)}})
+            conn.request(
+                "POST",
+                f"/api/jobs/{job['id']}/remix",
+                options,
+                {"Content-Type": "application/json"},
+            )
+            response = conn.getresponse()
+            remix = json.loads(response.read())
+            assert response.status == 202, remix
+            _wait(conn, remix["id"], probe)
         conn.close()
         probe.stop()
 
@@ -326,6 +345,7 @@ def run(quick: bool) -> dict[str, Any]:
             "library": "avajams demo (5 music videos, Inception v3)",
             "upload_mb": upload_mb,
             "workers": 1,
+            "remixes": remixes,
         },
         "rows": rows,
         "ratios": {

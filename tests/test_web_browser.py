@@ -94,10 +94,16 @@ def live(
 
 
 def shoot(page: Any, folder: Path, name: str) -> None:
-    """Save a full-page screenshot at the page's current width, images loaded."""
+    """Save a full-page screenshot at the page's current width, images loaded.
+
+    Predicates given to ``wait_for_function`` are arrow functions: an expression string is
+    evaluated with ``eval`` inside the page, which the app's CSP (rightly) forbids.
+    """
     page.wait_for_load_state("networkidle")
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-    page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=10_000)
+    page.wait_for_function(
+        "() => Array.from(document.images).every(i => i.complete)", timeout=10_000
+    )
     page.evaluate("window.scrollTo(0, 0)")
     width = page.viewport_size["width"]
     page.screenshot(path=str(folder / f"{name}-{width}.png"), full_page=True)
@@ -165,7 +171,9 @@ def test_upload_progress_result_video_download_and_remix(
     assert result["matches"][0]["name"] == web_media.expected.name
     assert page.inner_text(".music-name") == web_media.expected.name
     assert page.inner_text(".match.chosen .match-name") == web_media.expected.name
-    page.wait_for_function("document.querySelector('video#mashup').readyState >= 3", timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('video#mashup').readyState >= 3", timeout=30_000
+    )
     duration = page.evaluate("document.querySelector('video#mashup').duration")
     assert abs(duration - result["plan_duration"]) <= 0.1, (duration, result["plan_duration"])
     user_part = frame_at(page, 0.5)  # your clip (the mashup opens with it) ...
@@ -279,15 +287,19 @@ def test_job_page_while_queued_and_running(
         "#queue-text:has-text('ahead of yours'), #queue-text:has-text('next in line')"
     )
     shoot(second, artefacts, "job-queued")
+    phone = phone_page(browser, second)
+    phone.goto(second.url)
+    shoot(phone, artefacts, "job-queued")
+    phone.context.close()
     first.wait_for_selector(".stage[data-stage='rendering'][data-state='running']", timeout=60_000)
-    first.reload()
-    shoot(first, artefacts, "job-running")
+    first.reload()  # the page picks up where the job is
+    first.wait_for_function(
+        "() => document.querySelector(\".stage[data-stage='rendering'] progress\").value >= 30",
+        timeout=60_000,
+    )
+    first.screenshot(path=str(artefacts / "job-running-1280.png"), full_page=True)
     tab = context.new_page()  # the same job in a second tab
     tab.goto(first.url)
-    phone = phone_page(browser, first)
-    phone.goto(first.url)
-    shoot(phone, artefacts, "job-running")
-    phone.context.close()
     # cancel the queued one from its page: it says so and nothing is left running
     second.click("#cancel-form button")
     second.wait_for_selector("text=Cancelled.")
@@ -353,7 +365,7 @@ def test_real_inception_model_end_to_end(
         follow_to_result(page, timeout_s=180)
         assert page.inner_text(".match.chosen .match-name") == web_media.expected.name
         page.wait_for_function(
-            "document.querySelector('video#mashup').readyState >= 3", timeout=30_000
+            "() => document.querySelector('video#mashup').readyState >= 3", timeout=30_000
         )
         shoot(page, artefacts, "result-inception")
         context.close()

@@ -1,5 +1,7 @@
 """Vector backends: exact numpy search and an hnswlib graph, behind one small protocol.
 
+hnswlib is optional (the ``hnsw`` extra): without it every library searches exactly.
+
 A backend holds unit vectors under integer labels and answers cosine top-k queries. It knows
 nothing about keys, files or the catalogue; :class:`~avajams.index.VideoIndex` owns those.
 Labels are never reused by the library, so a removed label is gone for good.
@@ -7,8 +9,11 @@ Labels are never reused by the library, so a removed label is gone for good.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import os
+import struct
 from collections.abc import Iterable, Set
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +22,21 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ExactBackend", "HnswBackend", "HnswParams", "VectorBackend"]
+__all__ = ["ExactBackend", "HnswBackend", "HnswParams", "VectorBackend", "hnswlib_available"]
+
+#: how to get the graph backend, which is an extra: hnswlib publishes no wheels, so installing it
+#: needs a C++ compiler and the Python headers
+HNSW_INSTALL = "pip install 'avajams[hnsw]' (builds hnswlib: needs a C++ compiler)"
+
+
+def hnswlib_available() -> bool:
+    """Whether the optional hnswlib package (the ``hnsw`` extra) can be imported."""
+    try:
+        import hnswlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
 
 Labels = NDArray[np.int64]
 Scores = NDArray[np.float32]
@@ -285,17 +304,73 @@ class HnswBackend:
             return self._exact(vector, k, eligible)
         return labels[0].astype(np.int64), (1.0 - dist[0]).astype(np.float32)
 
-    def save(self, path: Path) -> None:
-        """Write the graph to ``path`` atomically (temp file, fsync, rename, fsync dir)."""
+    def save(self, path: Path) -> tuple[int, str]:
+        """Write the graph to ``path`` atomically and verified; return its (size, digest).
+
+        Temp file, fsync, a structural check of the whole file (hnswlib writes through a C++
+        stream that ignores a full disk), rename, fsync of the directory. Raises OSError when
+        the file could not be written completely; the previous file is then untouched.
+        """
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            self._index.save_index(os.fspath(tmp))
+            try:
+                self._index.save_index(os.fspath(tmp))
+            except RuntimeError as exc:  # hnswlib could not open the file
+                raise OSError(errno.EIO, f"hnswlib could not write {tmp.name}: {exc}") from exc
             _fsync_file(tmp)
+            try:
+                check_hnsw_file(tmp, self.dim)
+            except ValueError as exc:
+                raise OSError(
+                    errno.EIO, f"{exc} (written incompletely: is the disk full?)"
+                ) from exc
+            record = file_digest(tmp)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
         _fsync_dir(path.parent)
         self.dirty = False
+        return record
+
+
+# hnswlib's saveIndex header: offsetLevel0, max_elements, cur_element_count,
+# size_data_per_element, label_offset, offsetData (size_t); maxlevel (int); enterpoint_node
+# (uint32); maxM, maxM0, M (size_t); mult (double); ef_construction (size_t).
+_HNSW_HEADER = struct.Struct("<6QiI3QdQ")
+
+
+def check_hnsw_file(path: Path, dim: int) -> None:
+    """Raise ValueError unless ``path`` is a complete hnswlib index file of ``dim``-d float32
+    vectors.
+
+    Walks the file as hnswlib's loader does — header, level-0 block, one link list per
+    element — without loading it, so a file cut short by a full disk is caught by its size.
+    """
+    size = path.stat().st_size
+    with open(path, "rb", buffering=1 << 20) as f:
+        header = f.read(_HNSW_HEADER.size)
+        if len(header) < _HNSW_HEADER.size:
+            raise ValueError(f"{path.name} is {size} bytes, shorter than an hnswlib header")
+        fields = _HNSW_HEADER.unpack(header)
+        elements, per_element, offset_data = fields[2], fields[3], fields[5]
+        if per_element < offset_data + dim * 4:
+            raise ValueError(f"{path.name} is not an index of {dim}-d vectors")
+        position = _HNSW_HEADER.size + elements * per_element
+        if position > size:
+            raise ValueError(f"{path.name} is {size} bytes, its vectors alone need {position}")
+        f.seek(position)
+        for _ in range(elements):
+            raw = f.read(4)
+            if len(raw) < 4:
+                raise ValueError(f"{path.name} is {size} bytes: its link lists are cut short")
+            (links,) = struct.unpack("<I", raw)
+            if links:
+                position = f.tell() + links
+                if position > size:
+                    raise ValueError(f"{path.name} is {size} bytes: a link list runs past it")
+                f.seek(links, io.SEEK_CUR)
+        if f.tell() != size:
+            raise ValueError(f"{path.name} is {size} bytes, {size - f.tell()} too many")
 
 
 def file_digest(path: Path) -> tuple[int, str]:

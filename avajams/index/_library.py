@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import json
 import logging
 import math
 import os
@@ -28,19 +30,22 @@ from avajams.errors import (
     LibraryLockedError,
     LibraryNotFoundError,
     VectorError,
-    VideoNotFoundError,
+    VideoError,
 )
 from avajams.index._align import fit_line
 from avajams.index._backends import (
+    HNSW_INSTALL,
     ExactBackend,
     HnswBackend,
     HnswParams,
     VectorBackend,
     file_digest,
+    hnswlib_available,
 )
-from avajams.index._catalogue import Catalogue, Row, corrupt_hint
+from avajams.index._catalogue import Catalogue, Row, corrupt_hint, translate
 from avajams.index._rerank import align_tracks, rerank_scores
 from avajams.index._types import AlignedPair, Box, Entry, Match, QueryTrack, Span
+from avajams.labels import Label, VideoLabels
 
 __all__ = [
     "AUTO_EXACT_LIMIT",
@@ -80,16 +85,34 @@ def default_library_dir() -> Path:
 
 def content_hash(path: str | os.PathLike[str]) -> str:
     """Hex BLAKE2b-256 digest of a file's bytes, streamed (identical files, identical hash)."""
+    from avajams.media import check_mode, check_path
+
     p = Path(path)
     h = hashlib.blake2b(digest_size=32)
     try:
-        with open(p, "rb") as f:
+        # O_NONBLOCK: opening a FIFO never waits for a writer; the mode is then checked on
+        # the open descriptor itself, so a path swapped for a FIFO or device is never read.
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        check_path(p)  # the typed error for a missing path, a loop, a directory ...
+        raise
+    try:
+        info = os.fstat(fd)
+        check_mode(info.st_mode, info.st_size, os.fspath(p))
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        with os.fdopen(fd, "rb", closefd=False) as f:
             while chunk := f.read(1 << 20):
                 h.update(chunk)
-    except FileNotFoundError as exc:
-        raise VideoNotFoundError(f"no such file: {p}", path=p) from exc
-    except IsADirectoryError as exc:
-        raise VideoNotFoundError(f"{p} is a directory, not a file", path=p) from exc
+    except OSError as exc:
+        raise VideoError(
+            f"{p}: reading it failed ({exc.strerror or exc}); check the file and its disk",
+            path=p,
+        ) from exc
+    finally:
+        os.close(fd)
     return h.hexdigest()
 
 
@@ -98,11 +121,17 @@ class _WriteLock:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise _lock_error(path, exc) from exc
         try:
             self._lock(self._fd)
         except OSError as exc:
-            text = os.pread(self._fd, 32, 0).decode(errors="replace").strip()
+            try:
+                text = os.pread(self._fd, 32, 0).decode(errors="replace").strip()
+            except OSError:
+                text = ""
             os.close(self._fd)
             self._fd = None
             holder = int(text) if text.isdigit() else None
@@ -114,8 +143,11 @@ class _WriteLock:
                 write_lock=True,
                 holder=holder,
             ) from exc
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        try:  # who holds the lock, for the message above; the lock works without it
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            logger.debug("could not record the lock holder in %s: %s", path, exc)
 
     @staticmethod
     def _lock(fd: int) -> None:
@@ -132,6 +164,46 @@ class _WriteLock:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor drops the lock
             self._fd = None
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _lock_error(path: Path, exc: OSError) -> LibraryError:
+    """The typed error for a write lock file that cannot be opened."""
+    directory = path.parent
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, IsADirectoryError) or exc.errno == errno.ELOOP:
+        what = "a directory" if isinstance(exc, IsADirectoryError) else "a symbolic link"
+        return LibraryCorruptError(
+            f"the library's lock file {path} is {what}; remove it (no avajams process "
+            "uses it that way) and retry",
+            path=directory,
+        )
+    if exc.errno == errno.EROFS:
+        return LibraryError(
+            f"the library {directory} is on a read-only file system; matching works "
+            "(it opens read-only), indexing needs a writable directory",
+            path=directory,
+        )
+    if exc.errno == errno.ENOSPC:
+        return LibraryError(
+            f"no space left on the device of {directory}; free some space and retry",
+            path=directory,
+        )
+    return LibraryError(
+        f"cannot open the library's lock file {path} for writing ({reason}); check the "
+        "permissions of the directory and of the file (and `lsattr` for an immutable flag)",
+        path=directory,
+    )
+
+
+def _check_hnswlib(backend: str) -> None:
+    if backend == "hnsw" and not hnswlib_available():
+        raise ConfigError(
+            f"backend 'hnsw' needs hnswlib, which is not installed: {HNSW_INSTALL}; or use "
+            "backend 'auto', which searches exactly without it"
+        )
 
 
 def _unit_rows(value: ArrayLike, dim: int, what: str, *, matrix: bool) -> NDArray[np.float32]:
@@ -157,6 +229,24 @@ def _unit_rows(value: ArrayLike, dim: int, what: str, *, matrix: bool) -> NDArra
     norms = np.linalg.norm(a, axis=-1, keepdims=True)
     unit: NDArray[np.float32] = (a / norms).astype(np.float32)
     return unit
+
+
+def _is_text(value: str) -> bool:
+    """Whether SQLite can store ``value``: no lone surrogates (undecodable file-name bytes)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _storable(value: str, what: str) -> None:
+    if not _is_text(value):
+        shown = value.encode("utf-8", "backslashreplace").decode()
+        raise ConfigError(
+            f"{what} {shown!r} is not valid UTF-8 text (a file name with undecodable bytes?); "
+            "rename the file or pass a key that is text"
+        )
 
 
 def _times(value: ArrayLike | None, n: int, what: str) -> NDArray[np.float64]:
@@ -211,9 +301,13 @@ class VideoIndex:
         self._closed = False
         self._pending: list[tuple[str, int, NDArray[np.float32] | None, dict[str, Any] | None]] = []
         self._md_cache: dict[int, dict[str, Any]] | None = None
+        self._unusable: set[int] = set()  # labels whose stored vectors are not finite
         if lock is not None:  # temp files of saves cut short by a crash; no one else saves
             for stale in directory.glob(f".{INDEX_NAME}.*.tmp"):
-                stale.unlink(missing_ok=True)
+                try:
+                    stale.unlink(missing_ok=True)
+                except OSError as exc:
+                    logger.debug("could not remove %s: %s", stale, exc)
         self._dim = int(meta["dim"])
         self._hnsw_params = HnswParams.from_json(meta["hnsw"])
         self._backend_choice: BackendName = backend_choice or meta["backend"]
@@ -245,6 +339,7 @@ class VideoIndex:
             raise ConfigError(f"embedder_id must be a non-empty string, not {embedder_id!r}")
         if backend not in ("auto", "exact", "hnsw"):
             raise ConfigError(f"backend must be 'auto', 'exact' or 'hnsw', not {backend!r}")
+        _check_hnswlib(backend)
         d = Path(directory)
         try:
             d.mkdir(parents=True, exist_ok=True)
@@ -276,7 +371,9 @@ class VideoIndex:
                 "index_file": None,
             }
             Catalogue.initialise(path, meta)
-            return cls(d, Catalogue(path, readonly=False), lock, meta)
+            cat = Catalogue(path, readonly=False)
+            cat.migrate()
+            return cls(d, cat, lock, meta)
         except BaseException:
             lock.release()
             raise
@@ -297,6 +394,8 @@ class VideoIndex:
         writes; such a handle searches the vectors present when it was opened (see
         :meth:`refresh`). ``backend`` overrides the stored choice for this handle.
         """
+        if backend is not None:
+            _check_hnswlib(backend)
         d = Path(directory)
         path = d / CATALOGUE_NAME
         if d.exists() and not d.is_dir():
@@ -316,15 +415,7 @@ class VideoIndex:
         cat: Catalogue | None = None
         try:
             cat = Catalogue(path, readonly=readonly)
-            try:
-                meta = cat.read_meta()
-            except LibraryError:
-                raise
-            except Exception as exc:  # undecodable JSON in meta
-                raise LibraryCorruptError(
-                    f"the catalogue {path} has unreadable metadata ({exc}). {corrupt_hint(path)}",
-                    path=path,
-                ) from exc
+            meta = cat.read_meta()
             missing = {"format_version", "dim", "embedder_id", "backend", "hnsw"} - meta.keys()
             if missing:
                 raise LibraryCorruptError(
@@ -332,7 +423,10 @@ class VideoIndex:
                     f"avajams library. {corrupt_hint(path)}",
                     path=path,
                 )
-            if int(meta["format_version"]) > FORMAT_VERSION:
+            _check_meta(meta, cat)
+            if not readonly:
+                cat.check_writable()
+            if meta["format_version"] > FORMAT_VERSION:
                 raise LibraryError(
                     f"the library {d} has format {meta['format_version']}, newer than this "
                     f"avajams understands ({FORMAT_VERSION}); upgrade avajams",
@@ -340,6 +434,7 @@ class VideoIndex:
                 )
             if embedder_id is not None:
                 _check_embedder(meta["embedder_id"], embedder_id, d)
+            cat.migrate()  # adds the label tables to a library made before them
             return cls(d, cat, lock, meta, backend)
         except BaseException:
             if cat is not None:
@@ -373,32 +468,56 @@ class VideoIndex:
 
     # -- the vector backend ------------------------------------------------------------
     def _resolve_backend(self, n: int) -> Literal["exact", "hnsw"]:
-        if self._backend_choice == "auto":
-            return "exact" if n <= AUTO_EXACT_LIMIT else "hnsw"
-        return self._backend_choice
+        choice = self._backend_choice
+        if choice == "exact" or (choice == "auto" and n <= AUTO_EXACT_LIMIT):
+            return "exact"
+        if hnswlib_available():
+            return "hnsw"
+        # exact search gives the same answers, only slower: say when the graph would pay off
+        logger.warning(
+            "the library in %s holds %d videos%s; without hnswlib each search scores all of "
+            "them (about %d ms a query at this size, growing with the library) where the "
+            "hnswlib graph takes under a millisecond: %s",
+            self._directory,
+            n,
+            " and is set to the hnsw backend" if choice == "hnsw" else "",
+            max(1, round(n / 1000)),
+            HNSW_INSTALL,
+        )
+        return "exact"
 
     def _load_backend(self) -> VectorBackend:
         labels = set(self._cat.labels())
         if self._resolve_backend(len(labels)) == "exact":
             exact = ExactBackend(self._dim)
             for lab, vec in self._cat.signatures(self._dim):
-                exact.add(lab, self._checked(vec))
+                exact.add(*self._finite(lab, vec))
             return exact
-        backend = self._load_hnsw_file(labels)
+        backend = self._load_hnsw_file(labels - self._unusable)
         if backend is None:
             backend = HnswBackend(self._dim, self._hnsw_params, capacity=len(labels) + 1024)
             for lab, vec in self._cat.signatures(self._dim):
-                backend.add(lab, self._checked(vec))
+                backend.add(*self._finite(lab, vec))
         return backend
 
-    def _checked(self, vec: NDArray[np.float32]) -> NDArray[np.float32]:
-        if not np.isfinite(vec).all():
-            raise LibraryCorruptError(
-                f"the catalogue {self._cat.path} holds a non-finite signature. "
-                + corrupt_hint(self._cat.path),
-                path=self._cat.path,
+    def _finite(
+        self, labels: NDArray[np.int64], vectors: NDArray[np.float32]
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """The rows of a batch whose signature is finite; the others are skipped by search
+        (and reported by :meth:`check`), never handed to the vector backend."""
+        ok = np.isfinite(vectors).all(axis=1)
+        if not ok.all():
+            bad = [int(x) for x in labels[~ok]]
+            self._unusable.update(bad)
+            keys = self._cat.labels()
+            logger.warning(
+                "the library %s holds %d video(s) with a NaN or infinite signature (%s); search "
+                "skips them: VideoIndex.check() reports them, remove and re-index them",
+                self._directory,
+                len(bad),
+                ", ".join(repr(keys.get(x, x)) for x in bad[:5]),
             )
-        return vec
+        return labels[ok], vectors[ok]
 
     def _load_hnsw_file(self, labels: set[int]) -> HnswBackend | None:
         path = self._directory / INDEX_NAME
@@ -415,11 +534,24 @@ class VideoIndex:
                 "index file %s is missing; rebuilding it from the catalogue %s", path, later
             )
             return None
+        except OSError as exc:
+            logger.warning(
+                "index file %s cannot be read (%s); rebuilding it from the catalogue %s",
+                path,
+                exc.strerror or exc,
+                later,
+            )
+            return None
         problem = None
-        if size != rec["size"]:
-            problem = f"{size} bytes, expected {rec['size']}"
-        elif file_digest(path)[1] != rec["digest"]:
-            problem = "checksum mismatch"
+        try:
+            if not path.is_file():
+                problem = "not a regular file"
+            elif size != rec["size"]:
+                problem = f"{size} bytes, expected {rec['size']}"
+            elif file_digest(path)[1] != rec["digest"]:
+                problem = "checksum mismatch"
+        except OSError as exc:
+            problem = f"unreadable: {exc.strerror or exc}"
         backend = None
         if problem is None:
             try:
@@ -439,9 +571,10 @@ class VideoIndex:
         vecs = np.empty((0, self._dim), dtype=np.float32)
         if missing:
             parts = list(self._cat.signatures(self._dim, labels=missing))
-            labs = np.concatenate([p[0] for p in parts])
-            vecs = self._checked(np.concatenate([p[1] for p in parts]))
-        backend.reconcile(in_file, labels, (labs, vecs))
+            labs, vecs = self._finite(
+                np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            )
+        backend.reconcile(in_file, labels - self._unusable, (labs, vecs))
         return backend
 
     # -- properties --------------------------------------------------------------------
@@ -473,6 +606,12 @@ class VideoIndex:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def _repr_html_(self) -> str:
+        """The notebook display: size, embedder and first videos."""
+        from avajams.display import library_html
+
+        return library_html(self)
 
     def __repr__(self) -> str:
         mode = "read-only" if self.readonly else "writable"
@@ -514,7 +653,8 @@ class VideoIndex:
             except BaseException:
                 if outer:
                     self._pending.clear()
-                    self._meta["next_label"] = self._cat.read_meta()["next_label"]
+                    stored = self._cat.read_meta().get("next_label")
+                    self._meta["next_label"] = stored if isinstance(stored, int) else 0
                 raise
             if outer:
                 self._apply_pending()
@@ -554,18 +694,25 @@ class VideoIndex:
         content_hash: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         embedder_id: str | None = None,
+        labels: VideoLabels | None = None,
     ) -> None:
         """Add a video, or replace the one stored under ``key``.
 
         ``signature`` (dim,) and ``frames`` (n, dim) are normalised to unit length; frames are
         stored as float16. ``times`` are the frames' times in seconds (default 0, 1, 2, ...).
         ``metadata`` must be JSON-serialisable. ``embedder_id``, when given, must match.
+        ``labels`` (from :class:`avajams.Labeller`) are stored with it, in the same commit.
         """
         self._check_writable()
         if embedder_id is not None:
             self.check_embedder(embedder_id)
         if not isinstance(key, str) or not key:
             raise ConfigError(f"key must be a non-empty string, not {key!r}")
+        _storable(key, "key")
+        if path is not None:
+            _storable(os.fspath(path), "path")
+        if content_hash is not None:
+            _storable(content_hash, "content_hash")
         sig = _unit_rows(signature, self._dim, f"signature of {key!r}", matrix=False)
         fr: NDArray[np.float32] | None = None
         tm: NDArray[np.float64] | None = None
@@ -584,7 +731,9 @@ class VideoIndex:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"metadata of {key!r} is not JSON-serialisable: {exc}") from exc
         with self._mutex, self.transaction():
-            label = int(self._meta["next_label"])
+            # max(): a counter edited behind the labels in use would collide with one
+            highest = self._cat.max_label()
+            label = max(int(self._meta["next_label"]), 0 if highest is None else highest + 1)
             row = Row(
                 key=key,
                 label=label,
@@ -599,13 +748,131 @@ class VideoIndex:
             old = self._cat.upsert(row, fr, tm)
             self._meta["next_label"] = label + 1
             self._cat.write_meta(next_label=label + 1)
+            if labels is not None:
+                self._put_labels(label, key, labels)
             if old is not None:
                 self._pending.append(("remove", old, None, None))
             self._pending.append(("add", label, sig, md))
 
+    def set_labels(self, key: str, labels: VideoLabels) -> None:
+        """Store (or replace) the labels of the video under ``key`` (KeyError if absent)."""
+        self._check_writable()
+        with self._mutex, self.transaction():
+            row = self._cat.get(key)
+            if row is None:
+                raise KeyError(key)
+            self._put_labels(row.label, key, labels)
+
+    def _put_labels(self, label: int, key: str, labels: VideoLabels) -> None:
+        """Write ``labels`` of row ``label`` (inside a transaction), growing the name list."""
+        from avajams.index._catalogue import StoredLabels
+
+        stored_by = self._meta.get("labeller")
+        if stored_by is not None and stored_by != labels.labeller:
+            raise LibraryError(
+                f"the library {self._directory} holds labels made by {stored_by!r}, not "
+                f"{labels.labeller!r}; labels of different models do not mix — label it with "
+                f"{stored_by!r}, or index into a new library",
+                path=self._directory,
+            )
+        n = len(labels.frames)
+        if n == 0 or len(labels.times) != n:
+            raise VectorError(f"labels of {key!r} need one entry per frame, at least one frame")
+        if len({len(f) for f in labels.frames}) != 1:
+            raise VectorError(f"labels of {key!r} have a varying number of labels per frame")
+        names: list[str] = list(self._meta.get("label_names") or [])
+        index = {name: i for i, name in enumerate(names)}
+        for frame in labels.frames:
+            for item in frame:
+                if item.name not in index:
+                    index[item.name] = len(names)
+                    names.append(item.name)
+        classes = np.array([[index[x.name] for x in f] for f in labels.frames], dtype=np.int64)
+        probs = np.array([[x.probability for x in f] for f in labels.frames], dtype=np.float32)
+        if not (np.isfinite(probs).all() and np.isfinite(labels.times).all()):
+            raise VectorError(f"labels of {key!r} contain NaN or infinite values")
+        stored = StoredLabels(
+            [(x.name, float(x.probability)) for x in labels.video],
+            np.asarray(labels.times, dtype=np.float64),
+            classes,
+            probs,
+        )
+        self._cat.put_labels(label, stored)
+        if stored_by is None or len(names) != len(self._meta.get("label_names") or []):
+            self._cat.write_meta(labeller=labels.labeller, label_names=names)
+            self._meta["labeller"] = labels.labeller
+            self._meta["label_names"] = names
+
+    def labels(self, key: str) -> VideoLabels | None:
+        """The stored labels of the video under ``key`` (None when it has none; KeyError if
+        there is no such video)."""
+        self._check_open()
+        with self._mutex:
+            row = self._cat.get(key)
+            if row is None:
+                raise KeyError(key)
+            try:
+                stored = self._cat.get_labels(row.label)
+            except ValueError as exc:
+                raise LibraryCorruptError(
+                    f"the stored labels of video {key!r} are damaged ({exc}). "
+                    + corrupt_hint(self._cat.path),
+                    path=self._cat.path,
+                ) from exc
+            names = list(self._meta.get("label_names") or [])
+            labeller = str(self._meta.get("labeller") or "")
+        if stored is None:
+            return None
+        if stored.classes.size and int(stored.classes.max()) >= len(names):
+            raise LibraryCorruptError(
+                f"the stored labels of video {key!r} name classes the library does not list. "
+                + corrupt_hint(self._cat.path),
+                path=self._cat.path,
+            )
+        frames = tuple(
+            tuple(Label(names[c], float(p)) for c, p in zip(cs, ps, strict=True))
+            for cs, ps in zip(stored.classes.tolist(), stored.probabilities.tolist(), strict=True)
+        )
+        return VideoLabels(
+            labeller=labeller,
+            video=tuple(Label(n, p) for n, p in stored.video),
+            times=stored.times,
+            frames=frames,
+        )
+
+    def find_by_label(self, name: str, *, min_probability: float = 0.0) -> list[tuple[str, float]]:
+        """``(key, probability)`` of the videos with label ``name`` among their top classes,
+        most probable first (ties by key)."""
+        self._check_open()
+        with self._mutex:
+            found = self._cat.with_label(name, min_probability)
+            rows = self._cat.by_labels(list(found))
+        pairs = [(rows[label].key, p) for label, p in found.items() if label in rows]
+        return sorted(pairs, key=lambda item: (-item[1], item[0]))
+
+    def label_names(self) -> list[str]:
+        """Every label some video of the library has among its top classes, commonest first."""
+        self._check_open()
+        with self._mutex:
+            return self._cat.label_names()
+
+    def unlabelled(self) -> list[str]:
+        """Keys of the videos that have no labels yet (e.g. indexed before labels existed)."""
+        self._check_open()
+        with self._mutex:
+            return self._cat.unlabelled()
+
+    @property
+    def labeller(self) -> str | None:
+        """The id of the model whose labels this library holds (None: no labels yet)."""
+        value = self._meta.get("labeller")
+        return None if value is None else str(value)
+
     def remove(self, key: str) -> bool:
         """Remove the video stored under ``key``; returns whether there was one."""
         self._check_writable()
+        if not isinstance(key, str) or not _is_text(key):
+            return False
         with self._mutex, self.transaction():
             old = self._cat.delete(key)
             if old is not None:
@@ -620,7 +887,7 @@ class VideoIndex:
 
     def __contains__(self, key: object) -> bool:
         self._check_open()
-        if not isinstance(key, str):
+        if not isinstance(key, str) or not _is_text(key):
             return False
         with self._mutex:
             return self._cat.get(key) is not None
@@ -637,6 +904,8 @@ class VideoIndex:
     def get(self, key: str, *, vectors: bool = True) -> Entry:
         """The catalogue entry for ``key`` (KeyError if absent); ``vectors=False`` skips arrays."""
         self._check_open()
+        if not isinstance(key, str) or not _is_text(key):
+            raise KeyError(key)
         with self._mutex:
             row = self._cat.get(key, self._dim if vectors else None)
             if row is None:
@@ -664,12 +933,16 @@ class VideoIndex:
     def find_by_hash(self, content_hash: str) -> str | None:
         """The key of a video whose file had this :func:`content_hash`, or None."""
         self._check_open()
+        if not _is_text(content_hash):
+            return None
         with self._mutex:
             return self._cat.find("content_hash", content_hash)
 
     def find_by_path(self, path: str | os.PathLike[str]) -> str | None:
         """The key of the latest video added from this path, or None."""
         self._check_open()
+        if not _is_text(os.fspath(path)):
+            return None
         with self._mutex:
             return self._cat.find("path", os.fspath(path))
 
@@ -684,15 +957,18 @@ class VideoIndex:
         candidates: int | None = None,
         rerank: Literal["chamfer", "symmetric"] = "chamfer",
         embedder_id: str | None = None,
+        label: str | Sequence[str] | None = None,
     ) -> list[Match]:
         """The ``k`` videos most similar to ``vector`` (a signature), best first.
 
         ``where`` keeps only videos whose metadata has every given key equal to the given
-        value (or, if callable, for which ``where(metadata)`` is true); ``k`` results are
-        returned whenever ``k`` videos qualify. With ``query_frames`` (n, dim) the top
-        ``candidates`` (default ``max(4*k, 20)``) by signature are re-ranked by frame-level
-        similarity (see docs/library.md) and each match carries its aligned frame pairs;
-        ``query_times`` are the query frames' times in seconds (default 0, 1, 2, ...).
+        value (or, if callable, for which ``where(metadata)`` is true); ``label`` keeps only
+        videos that have this ImageNet label (every one of these labels) among their top
+        classes; ``k`` results are returned whenever ``k`` videos qualify. With
+        ``query_frames`` (n, dim) the top ``candidates`` (default ``max(4*k, 20)``) by
+        signature are re-ranked by frame-level similarity (see docs/library.md) and each match
+        carries its aligned frame pairs; ``query_times`` are the query frames' times in seconds
+        (default 0, 1, 2, ...). Each match carries its stored labels.
         """
         self._check_open()
         if embedder_id is not None:
@@ -711,21 +987,34 @@ class VideoIndex:
             return []
         with self._mutex:
             allowed = None if where is None else self._allowed(where)
+            if label is not None:
+                names = [label] if isinstance(label, str) else list(label)
+                for name in names:
+                    having = set(self._cat.with_label(name))
+                    allowed = having if allowed is None else set(allowed) & having
             n = k if qf is None else max(candidates or max(4 * k, 20), k)
-            labels, sims = self._backend.search(q, n, allowed)
-            rows = self._cat.by_labels(labels.tolist())
+            found, sims = self._backend.search(q, n, allowed)
+            rows = self._cat.by_labels(found.tolist())
+            tags = self._cat.video_labels(found.tolist())
             results: list[Match] = []
-            for label, sim in zip(labels.tolist(), sims.tolist(), strict=True):
-                row = rows.get(label)
+            for row_label, sim in zip(found.tolist(), sims.tolist(), strict=True):
+                row = rows.get(row_label)
                 if row is None:  # removed by a writer since this read-only handle loaded
                     continue
                 score: float = sim
                 aligned: tuple[AlignedPair, ...] = ()
                 if qf is not None and qt is not None:
                     stored = self._frames(row)
+                    if stored is not None and not self._usable_frames(row, stored):
+                        continue
                     if stored is not None:
                         score, aligned = _rerank(qf, qt, stored, rerank)
-                results.append(Match(row.key, score, row.path, row.metadata, sim, aligned))
+                if not math.isfinite(score):  # never hand NaN or inf to a caller
+                    continue
+                video_labels = tuple(Label(n, p) for n, p in tags.get(row_label, ()))
+                results.append(
+                    Match(row.key, score, row.path, row.metadata, sim, aligned, video_labels)
+                )
         results.sort(key=lambda m: (-m.score, -m.signature_score))
         return results[:k]
 
@@ -737,6 +1026,7 @@ class VideoIndex:
         *,
         candidates: int | None = None,
         embedder_id: str | None = None,
+        label: str | Sequence[str] | None = None,
     ) -> list[Match]:
         """The ``k`` videos that best align in time with any of the query's ``tracks``.
 
@@ -752,7 +1042,8 @@ class VideoIndex:
         ``score = 1 - exp(-e)``: 0 for no run, near 1 for a long clear one). Each match carries
         the ``span`` that aligned, the
         ``box`` of its track, and per query frame of that track the aligned pair. Videos added
-        without frames score 0 (ranked by signature among themselves).
+        without frames score 0 (ranked by signature among themselves). ``where`` and ``label``
+        filter as in :meth:`search`.
         """
         self._check_open()
         if embedder_id is not None:
@@ -773,11 +1064,17 @@ class VideoIndex:
         n = max(candidates or max(4 * k, 20), k)
         with self._mutex:
             allowed = None if where is None else self._allowed(where)
+            if label is not None:
+                for name in [label] if isinstance(label, str) else list(label):
+                    having = set(self._cat.with_label(name))
+                    allowed = having if allowed is None else set(allowed) & having
             pool = self._candidates([fr for fr, _, _ in prepared], n, allowed)
             rows = self._cat.by_labels(list(pool))
-            found = [(label, row) for label, row in rows.items() if row is not None]
-            stored = [(label, row, self._frames(row)) for label, row in found]
-        with_frames = [(label, row, f) for label, row, f in stored if f is not None]
+            tags = self._cat.video_labels(list(pool))
+            found = [(lab, row) for lab, row in rows.items() if row is not None]
+            stored = [(lab, row, self._frames(row)) for lab, row in found]
+            stored = [(lb, r, f) for lb, r, f in stored if f is None or self._usable_frames(r, f)]
+        with_frames = [(lab, row, f) for lab, row, f in stored if f is not None]
         ranked = align_tracks(
             [fr for fr, _, _ in prepared],
             [f[0] for _, _, f in with_frames],
@@ -785,7 +1082,7 @@ class VideoIndex:
             video_times=[f[1] for _, _, f in with_frames],
         )
         results: list[Match] = []
-        for (label, row, (vframes, vtimes)), result in zip(with_frames, ranked, strict=True):
+        for (lab, row, (vframes, vtimes)), result in zip(with_frames, ranked, strict=True):
             qf, qt, box = prepared[result.track]
             run = dict(result.alignment.pairs)
             line = None
@@ -808,13 +1105,17 @@ class VideoIndex:
                     result.alignment.length, line.speed,
                 )  # fmt: skip
             score = _confidence(result.alignment.score)
+            video_labels = tuple(Label(n, p) for n, p in tags.get(lab, ()))
             results.append(
-                Match(row.key, score, row.path, row.metadata, pool[label], tuple(aligned), span,
-                      box if span is not None else None)
+                Match(row.key, score, row.path, row.metadata, pool[lab], tuple(aligned),
+                      video_labels, span=span, box=box if span is not None else None)
             )  # fmt: skip
-        for label, row, f in stored:
+        for lab, row, f in stored:
             if f is None:
-                results.append(Match(row.key, 0.0, row.path, row.metadata, pool[label]))
+                video_labels = tuple(Label(n, p) for n, p in tags.get(lab, ()))
+                results.append(
+                    Match(row.key, 0.0, row.path, row.metadata, pool[lab], labels=video_labels)
+                )
         results.sort(key=lambda m: (-m.score, -m.signature_score))
         return results[:k]
 
@@ -858,6 +1159,23 @@ class VideoIndex:
                     pool[label] = max(sim, pool[label])
         return pool
 
+    def _usable_frames(
+        self, row: Row, stored: tuple[NDArray[np.float32], NDArray[np.float64]]
+    ) -> bool:
+        """Whether a video's stored frames are finite; warns (once) about one that is not."""
+        if row.label in self._unusable:
+            return False
+        if np.isfinite(stored[0]).all() and np.isfinite(stored[1]).all():
+            return True
+        self._unusable.add(row.label)
+        logger.warning(
+            "video %r in the library %s has NaN or infinite frame vectors; search skips it "
+            "(VideoIndex.check() reports it: remove it and index it again)",
+            row.key,
+            self._directory,
+        )
+        return False
+
     def _allowed(self, where: Where) -> Set[int]:
         match = _matcher(where)
         if self._md_cache is None:
@@ -873,9 +1191,9 @@ class VideoIndex:
             labels = set(self._cat.labels())
             live = set(self._backend.labels())
             self._backend.remove(live - labels)
-            new = labels - live
+            new = labels - live - self._unusable
             for lab, vec in self._cat.signatures(self._dim, labels=new):
-                self._backend.add(lab, self._checked(vec))
+                self._backend.add(*self._finite(lab, vec))
             self._md_cache = None
 
     def flush(self) -> None:
@@ -892,8 +1210,15 @@ class VideoIndex:
             if not isinstance(backend, HnswBackend) or not backend.dirty:
                 return
             path = self._directory / INDEX_NAME
-            backend.save(path)
-            size, digest = file_digest(path)
+            try:
+                size, digest = backend.save(path)
+            except OSError as exc:
+                raise LibraryError(
+                    f"could not save the index file {path}: {exc.strerror or exc}. The "
+                    "library's data is safe in the catalogue; free some disk space (the index "
+                    "is brought up to date on the next open)",
+                    path=path,
+                ) from exc
             record = {"size": size, "digest": digest}
             with self._cat.transaction():
                 self._cat.write_meta(index_file=record)
@@ -907,12 +1232,17 @@ class VideoIndex:
         with self._mutex:
             problems += self._cat.integrity_problems()
             labels = self._cat.labels()
-            for row in self._cat.rows():
+            for key in sorted(labels.values()):
                 try:
-                    sig = self._cat.get(row.key, self._dim).signature  # type: ignore[union-attr]
+                    row = self._cat.get(key, self._dim)
+                    assert row is not None
+                    sig = row.signature
                     stored = self._cat.frames(row.label, self._dim)
+                except LibraryCorruptError as exc:
+                    problems.append(f"video {key!r}: {exc.message.split('. ')[0]}")
+                    continue
                 except ValueError as exc:
-                    problems.append(f"video {row.key!r}: {exc}")
+                    problems.append(f"video {key!r}: {exc}")
                     continue
                 assert sig is not None
                 if not np.isfinite(sig).all() or abs(float(np.linalg.norm(sig)) - 1) > 1e-3:
@@ -926,14 +1256,24 @@ class VideoIndex:
                     np.isfinite(stored[0]).all() and np.isfinite(stored[1]).all()
                 ):
                     problems.append(f"video {row.key!r}: non-finite frame vectors or times")
+                try:
+                    tags = self._cat.get_labels(row.label)
+                except ValueError as exc:
+                    problems.append(f"video {row.key!r}: {exc}")
+                    continue
+                names = self._meta.get("label_names") or []
+                if tags is not None and tags.classes.size and tags.classes.max() >= len(names):
+                    problems.append(f"video {row.key!r}: labels name unknown classes")
             live = set(self._backend.labels())
-            if live != set(labels):
+            if live != set(labels) - self._unusable:
                 problems.append(
                     f"the {self._backend.name} index holds {len(live)} vectors, the catalogue "
                     f"{len(labels)} (call refresh() if another process is writing)"
                 )
-            next_label = int(self._cat.read_meta()["next_label"])
-            if labels and max(labels) >= next_label:
+            next_label = self._cat.read_meta().get("next_label")
+            if not isinstance(next_label, int):
+                problems.append(f"label counter {next_label!r} is not a number")
+            elif labels and max(labels) >= next_label:
                 problems.append(f"label counter {next_label} is behind label {max(labels)}")
         if problems:
             raise LibraryCorruptError(
@@ -953,6 +1293,8 @@ class VideoIndex:
             try:
                 if self._lock is not None and not self._cat.in_transaction:
                     self.flush()
+            except LibraryError as exc:  # the index file is a cache: nothing is lost
+                logger.warning("%s", exc)
             finally:
                 self._closed = True
                 self._finalizer()
@@ -968,6 +1310,78 @@ class VideoIndex:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _check_meta(meta: dict[str, Any], cat: Catalogue) -> None:
+    """Raise LibraryCorruptError naming the first ``meta`` entry that is not what the format
+    promises, with the command that repairs it; lenient about the entries that are caches."""
+    path = cat.path
+
+    def count(value: Any, least: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+    def bad(name: str, expected: str, repair: Any) -> LibraryCorruptError:
+        value = json.dumps(repair).replace("'", "''")
+        return LibraryCorruptError(
+            f"the catalogue {path} has a damaged {name!r} entry in its meta table "
+            f"({json.dumps(meta.get(name))}, expected {expected}). Repair it with: sqlite3 "
+            f"'{path}' \"UPDATE meta SET value = '{value}' WHERE name = '{name}'\" — or, "
+            f"if unsure: {corrupt_hint(path)}",
+            path=path,
+        )
+
+    if not count(meta["format_version"], 1):
+        raise bad("format_version", "a positive integer", FORMAT_VERSION)
+    if not count(meta["dim"], 1):
+        raise bad("dim", "a positive integer", _stored_dim(cat) or "<dimension>")
+    if not isinstance(meta["embedder_id"], str) or not meta["embedder_id"]:
+        raise bad("embedder_id", "the name of the embedder that built it", "<embedder id>")
+    if meta["backend"] not in ("auto", "exact", "hnsw"):
+        raise bad("backend", '"auto", "exact" or "hnsw"', "auto")
+    hnsw = meta["hnsw"]
+    if not (
+        isinstance(hnsw, dict)
+        and all(count(hnsw.get(k), 1) for k in ("M", "ef_construction", "ef"))
+    ):
+        raise bad("hnsw", "the graph parameters M, ef_construction and ef", HnswParams().to_json())
+    # The label counter is repaired, not refused: labels are never reused, so moving it past
+    # the highest label in use is always safe.
+    highest = cat.max_label()
+    floor = 0 if highest is None else highest + 1
+    if not count(meta.get("next_label"), floor):
+        if "next_label" in meta:
+            logger.warning(
+                "the catalogue %s has a label counter %s behind its labels; using %d",
+                path,
+                json.dumps(meta["next_label"]),
+                floor,
+            )
+        meta["next_label"] = floor
+    record = meta.get("index_file")
+    if record is not None and not (
+        isinstance(record, dict)
+        and count(record.get("size"), 0)
+        and isinstance(record.get("digest"), str)
+    ):
+        logger.warning(
+            "the catalogue %s has a damaged index-file record %s; the index file is rebuilt",
+            path,
+            json.dumps(record),
+        )
+        meta["index_file"] = None
+    if not isinstance(meta.get("sampler_settings") or {}, dict):
+        logger.warning("the catalogue %s has damaged sampler settings; ignoring them", path)
+        meta["sampler_settings"] = {}
+
+
+def _stored_dim(cat: Catalogue) -> int | None:
+    """The dimension the stored signatures have, to suggest when ``dim`` is damaged."""
+    try:
+        with translate(cat.path):
+            row = cat.conn.execute("SELECT length(signature) FROM videos LIMIT 1").fetchone()
+    except LibraryError:
+        return None
+    return None if row is None or not row[0] else int(row[0]) // 4
 
 
 def _release(catalogue: Catalogue, lock: _WriteLock | None) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from avajams.labels import Label
+
 
 @dataclass(frozen=True)
 class AlignedPair:
@@ -57,7 +59,8 @@ class Match:
     ``signature_score`` is always the signature cosine. ``aligned`` holds, for every query
     frame in time order, its best-matching frame of this video (empty without query frames);
     within ``span`` it is the frame the time alignment paired it with, its time read off the
-    span's line.
+    span's line. ``labels`` are the video's stored ImageNet labels, best first (empty when it
+    has none).
 
     ``span`` (alignment only) says which stretch of the query matched which stretch of the
     video; ``box`` the part of the query frame that matched, None when it was the whole frame.
@@ -69,6 +72,7 @@ class Match:
     metadata: dict[str, Any]
     signature_score: float
     aligned: tuple[AlignedPair, ...] = ()
+    labels: tuple[Label, ...] = ()
     span: Span | None = None
     box: Box | None = None
 

@@ -32,6 +32,12 @@ class RenderResult:
     size: tuple[int, int]
     fps: float
 
+    def _repr_html_(self) -> str:
+        """The notebook display: the mashup as a playable video."""
+        from avajams.display import render_result_html
+
+        return render_result_html(self)
+
 
 class Mashup:
     """Cut a user's video against a music video, keeping the music video's soundtrack.

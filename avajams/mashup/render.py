@@ -241,8 +241,13 @@ def write_soundtrack(music: VideoInfo, duration: float, out: Path, *, bit_rate: 
     """
     import av
 
-    with av.open(music.path) as source, av.open(str(out), "w", format="mp4") as sink:
-        stream = source.streams.audio[0]
+    from avajams.media import decode, open_container, pyav_errors
+
+    with open_container(music.path) as source, av.open(str(out), "w", format="mp4") as sink:
+        streams = [s for s in source.streams.audio if s.codec_context is not None]
+        if not streams:
+            raise MissingAudioError(f"music video {music.path} has no audio track", path=music.path)
+        stream = streams[0]
         rate = stream.codec_context.sample_rate or music.audio_sample_rate or 44100
         layout = "mono" if stream.codec_context.channels == 1 else "stereo"
         encoder = sink.add_stream("aac", rate=rate)
@@ -267,8 +272,16 @@ def write_soundtrack(music: VideoInfo, duration: float, out: Path, *, bit_rate: 
             sink.mux(encoder.encode(frame))
             written += samples.shape[1]
 
+        def silence(until: int) -> None:
+            # Sized by the plan, never by the file: audio that claims to start at 2,000,000 s
+            # gets the plan's few seconds of silence, one second at a time.
+            until = min(until, total)
+            while written < until:
+                emit(np.zeros((channels, min(until - written, rate)), np.float32))
+
+        channels = 1 if layout == "mono" else 2
         try:
-            for decoded in source.decode(stream):
+            for decoded in decode(source, stream):
                 if position is None and decoded.time is not None:
                     position = round((float(decoded.time) - music.start_time) * rate)
                 for frame in resampler.resample(decoded):
@@ -276,13 +289,14 @@ def write_soundtrack(music: VideoInfo, duration: float, out: Path, *, bit_rate: 
                     if position is None:
                         position = 0
                     if position > written:  # audio starts after the picture: silence first
-                        emit(np.zeros((samples.shape[0], position - written), np.float32))
+                        silence(position)
                     skip = max(0, written - position)  # audio before the picture: dropped
                     position += samples.shape[1]
-                    emit(samples[:, skip:])
+                    if skip < samples.shape[1]:
+                        emit(samples[:, skip:])
                 if written >= total:
                     break
-        except av.FFmpegError as exc:
+        except pyav_errors() as exc:
             raise VideoDecodeError(
                 f"decoding the soundtrack of {music.path} failed: {exc}", path=music.path
             ) from exc
@@ -348,24 +362,33 @@ class MoviePyRenderer:
         user_info = probe(user)
         out_path = check_output_path(out, (user, music))
 
-        partial = out_path.with_name(f".{out_path.stem}.{uuid.uuid4().hex[:8]}.partial.mp4")
+        _remove_orphans(out_path)
+        partial = out_path.with_name(
+            f".{out_path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}{_PARTIAL_SUFFIX}"
+        )
         try:
             partial.open("xb").close()
         except OSError as exc:
-            raise OutputPathError(f"cannot write {out_path}: {exc}", path=out_path) from exc
+            raise OutputPathError(
+                f"cannot write {out_path}: {exc.strerror or exc}{_space_hint(exc, out_path)}",
+                path=out_path,
+            ) from exc
 
         done = False
         try:
             with (
-                tempfile.TemporaryDirectory(prefix="avajams-render-") as scratch,
+                _scratch_directory(out_path) as scratch,
                 Progress(
                     "render", plan.frames, unit="frame", show=show_progress, callback=progress
                 ) as bar,
             ):
-                soundtrack = Path(scratch) / "soundtrack.m4a"
-                write_soundtrack(music_info, plan.duration, soundtrack, bit_rate=self.audio_bitrate)
+                soundtrack = scratch / "soundtrack.m4a"
+                self._soundtrack(music_info, plan, soundtrack)
                 with self._plan_pictures(plan, user_info, music_info, bar) as pictures:
                     self._write(pictures, plan, soundtrack, partial)
+            # Only a complete file replaces the previous output: a full disk can leave the
+            # encoder's output cut short without the encoder noticing.
+            _check_complete(partial, plan, out_path)
             os.replace(partial, out_path)
             done = True
         finally:
@@ -373,6 +396,21 @@ class MoviePyRenderer:
                 partial.unlink(missing_ok=True)
         log.info("wrote %s (%d frames, %.2f s)", out_path, plan.frames, plan.duration)
         return out_path
+
+    def _soundtrack(self, music: VideoInfo, plan: CutPlan, out: Path) -> None:
+        from avajams.media import pyav_errors
+
+        errors: tuple[type[BaseException], ...] = (OSError, *pyav_errors())
+        try:
+            write_soundtrack(music, plan.duration, out, bit_rate=self.audio_bitrate)
+        except AvajamsError:
+            raise
+        except errors as exc:
+            raise RenderError(
+                f"writing the soundtrack to {out.parent} failed: "
+                f"{getattr(exc, 'strerror', None) or exc}{_space_hint(exc, out)}",
+                path=out,
+            ) from exc
 
     def pictures(
         self, plan: CutPlan, user: StrPath, music: StrPath
@@ -435,6 +473,121 @@ class MoviePyRenderer:
         except AvajamsError:
             raise
         except OSError as exc:
-            raise RenderError(f"encoding {partial.name} failed: {exc}", path=partial) from exc
+            # MoviePy's message carries ffmpeg's whole log; the first line says what failed.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RenderError(
+                f"encoding {partial.name} failed: {first}{_space_hint(exc, partial)}",
+                path=partial,
+            ) from exc
         finally:
             clip.close()
+
+
+#: Suffix of the file a render writes before it is complete and renamed into place.
+_PARTIAL_SUFFIX = ".partial.mp4"
+_SCRATCH_PREFIX = "avajams-render-"
+
+
+def _space_hint(exc: BaseException, path: Path) -> str:
+    """``; the disk is full ...`` when ``exc`` (or the disk under ``path``) says so."""
+    import errno
+    import shutil
+
+    full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or (
+        "No space left" in str(exc)
+    )
+    if not full:
+        with contextlib.suppress(OSError):
+            full = shutil.disk_usage(path.parent).free < 1 << 20
+    if full:
+        return (
+            f"; the disk holding {path.parent} is full: free some space and retry "
+            "(any previous output was left untouched)"
+        )
+    return ""
+
+
+def _check_complete(partial: Path, plan: CutPlan, out: Path) -> None:
+    """Raise RenderError unless ``partial`` is a playable MP4 as long as the plan, with sound."""
+    from avajams.media import probe
+
+    try:
+        info = probe(partial)
+    except AvajamsError as exc:
+        hint = _space_hint(exc, out)
+        raise RenderError(
+            f"the render of {out} came out incomplete"
+            + (hint or f" ({exc.message})")
+            + f"; {out.name} was left as it was",
+            path=out,
+        ) from exc
+    if not info.has_audio or info.duration < plan.duration - 2.0 / plan.fps:
+        raise RenderError(
+            f"the render of {out} came out incomplete ({info.duration:.2f} s of "
+            f"{plan.duration:.2f} s{'' if info.has_audio else ', no sound'})"
+            f"{_space_hint(OSError(), out)}; {out.name} was left as it was",
+            path=out,
+        )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _owner(name: str, prefix: str) -> int | None:
+    """The process id a partial file or scratch directory name carries, if any."""
+    head = name[len(prefix) :].split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _remove_orphans(out: Path) -> None:
+    """Delete partial files and scratch directories that renders killed outright (SIGKILL,
+    a power cut) left behind: those whose process is gone."""
+    import shutil
+
+    prefix = f".{out.stem}."
+    try:
+        leftovers = [
+            p
+            for p in out.parent.iterdir()
+            if p.name.startswith(prefix) and p.name.endswith(_PARTIAL_SUFFIX)
+        ]
+        scratch = Path(tempfile.gettempdir())
+        leftovers += [p for p in scratch.iterdir() if p.name.startswith(_SCRATCH_PREFIX)]
+    except OSError:
+        return
+    for path in leftovers:
+        base = prefix if path.name.startswith(prefix) else _SCRATCH_PREFIX
+        pid = _owner(path.name, base)
+        if pid is None or pid == os.getpid() or _pid_alive(pid):
+            continue
+        log.info("removing %s, left behind by a render that was killed", path)
+        try:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError as exc:
+            log.debug("could not remove %s: %s", path, exc)
+
+
+@contextlib.contextmanager
+def _scratch_directory(out: Path) -> Iterator[Path]:
+    """A temporary directory for the render, named after this process (see
+    :func:`_remove_orphans`); a full or unwritable temp dir is a RenderError."""
+    try:
+        scratch = tempfile.TemporaryDirectory(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-")
+    except OSError as exc:
+        raise RenderError(
+            f"cannot create a temporary directory for the render: {exc.strerror or exc}"
+            f"{_space_hint(exc, Path(tempfile.gettempdir()) / 'x')}",
+            path=out,
+        ) from exc
+    with scratch as name:
+        yield Path(name)

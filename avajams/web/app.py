@@ -16,6 +16,7 @@ The JSON API lives under ``/api`` (schema: ``/api/openapi.json``).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -367,8 +368,6 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         )
 
     def result(request: Request, job: Job) -> JobResult:
-        import json
-
         if job.state != "done" or job.result is None:
             raise HTTPException(409, f"the job is {job.state}, it has no result")
         try:
@@ -509,7 +508,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     # --- pages ---------------------------------------------------------------------------
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route(
+        "/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+    )
     def home(request: Request) -> HTMLResponse:
         return home_page(request)
 
@@ -544,14 +545,24 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             return response
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
-    @app.get("/jobs/{job_id}", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route(
+        "/jobs/{job_id}",
+        methods=["GET", "HEAD"],
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
     def job_page(request: Request, job_id: str) -> Response:
         job = get_job(request, job_id)
         if job.state == "done":
             return RedirectResponse(f"/jobs/{job.id}/result", status_code=303)
         return page(request, "job.html", {"job": job, "status": status(request, job)})
 
-    @app.get("/jobs/{job_id}/result", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route(
+        "/jobs/{job_id}/result",
+        methods=["GET", "HEAD"],
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
     def result_page(request: Request, job_id: str) -> Response:
         job = get_job(request, job_id)
         if job.state != "done":
@@ -584,7 +595,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         new = remix(request, job, rank, options)
         return RedirectResponse(f"/jobs/{new.id}", status_code=303)
 
-    @app.get("/library", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route(
+        "/library", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+    )
     def library_page(request: Request, page_number: Annotated[int, Query(alias="page")] = 1) -> Any:
         st = state(request)
         return page(
@@ -593,7 +606,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             {"lib": st.library.page(page_number), "embedder_id": st.library.embedder_id},
         )
 
-    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route(
+        "/login", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+    )
     def login_page(request: Request, next: str = "/") -> Any:
         return page(request, "login.html", {"next": safe_next(next), "error": None})
 
@@ -624,7 +639,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     # --- files ---------------------------------------------------------------------------
 
-    @app.get("/jobs/{job_id}/mashup.mp4", include_in_schema=False)
+    @app.api_route("/jobs/{job_id}/mashup.mp4", methods=["GET", "HEAD"], include_in_schema=False)
     def mashup_file(request: Request, job_id: str, download: bool = False) -> FileResponse:
         job = get_job(request, job_id)
         path = job_file(request, job, FILES["mashup"])
@@ -637,17 +652,17 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             headers={"cache-control": "private, max-age=3600"},
         )
 
-    @app.get("/jobs/{job_id}/report.png", include_in_schema=False)
+    @app.api_route("/jobs/{job_id}/report.png", methods=["GET", "HEAD"], include_in_schema=False)
     def report_file(request: Request, job_id: str) -> FileResponse:
         job = get_job(request, job_id)
         return FileResponse(job_file(request, job, FILES["report"]), media_type="image/png")
 
-    @app.get("/jobs/{job_id}/poster.jpg", include_in_schema=False)
+    @app.api_route("/jobs/{job_id}/poster.jpg", methods=["GET", "HEAD"], include_in_schema=False)
     def poster_file(request: Request, job_id: str) -> FileResponse:
         job = get_job(request, job_id)
         return FileResponse(job_file(request, job, FILES["poster"]), media_type="image/jpeg")
 
-    @app.get("/jobs/{job_id}/pairs/{name}", include_in_schema=False)
+    @app.api_route("/jobs/{job_id}/pairs/{name}", methods=["GET", "HEAD"], include_in_schema=False)
     def pair_file(request: Request, job_id: str, name: str) -> FileResponse:
         job = get_job(request, job_id)
         if not _PAIR_NAME.match(name):
@@ -655,7 +670,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         path = job_file(request, job, f"{FILES['pairs']}/{name}")
         return FileResponse(path, media_type="image/jpeg")
 
-    @app.get("/library/thumbs/{name}", include_in_schema=False)
+    @app.api_route("/library/thumbs/{name}", methods=["GET", "HEAD"], include_in_schema=False)
     async def library_thumb(request: Request, name: str) -> FileResponse:
         if not _THUMB_NAME.match(name):
             raise HTTPException(404, "no such thumbnail")

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -89,7 +89,6 @@ class Job:
     created: float
     started: float | None = None
     finished: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def finished_state(self) -> bool:

@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     with contextlib.suppress(OSError):
-        os.nice(5)  # the web server (and its health checks) before the render
+        os.nice(10)  # the web server (and its health checks) before the render
 
     def emit(event: dict[str, Any]) -> None:
         events.write(json.dumps(event) + "\n")
