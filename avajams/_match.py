@@ -13,6 +13,7 @@ The library then aligns every track with its candidates (:meth:`VideoIndex.searc
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -53,7 +54,7 @@ def query_tracks(
     """
     from avajams._regions import crop_images, propose_regions
     from avajams.index import QueryTrack
-    from avajams.media import probe
+    from avajams.media import VideoDecodeWarning, probe
     from avajams.sampling import FrameSampler
 
     times, vectors = embed_video(video)
@@ -70,7 +71,9 @@ def query_tracks(
             max(2, round(info.height * scale / 2) * 2),
         )
     worker = FrameSampler.from_settings(sampler.settings(), size=work_size, threads=sampler.threads)
-    work = worker.sample(video)
+    with warnings.catch_warnings():  # a damaged file was already reported by the first pass
+        warnings.simplefilter("ignore", VideoDecodeWarning)
+        work = worker.sample(video)
     if len(work) == 0:
         return tracks
     out_size = sampler.size or embedder.input_size or (299, 299)

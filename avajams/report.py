@@ -35,6 +35,7 @@ _WRONG = (240, 110, 100)
 _MARGIN = 12
 _HEADER = 98
 _LABELS_LINE = 18  # the header's "you show: ..." line, when the query has labels
+_SPAN_LINE = 18  # each row's room for "you a-b s = match c-d s" below labels
 _LABEL_WIDTH = 240
 _CAPTION = 24
 _PAIR_GAP = 14
@@ -211,7 +212,7 @@ def report_size(
     tw, th = tile_size
     width = 2 * _MARGIN + _LABEL_WIDTH + pairs * (2 * tw + _INNER_GAP) + (pairs - 1) * _PAIR_GAP
     header = _HEADER + (_LABELS_LINE if query_labels else 0)
-    height = header + rows * (th + _CAPTION + _ROW_GAP) + _MARGIN
+    height = header + rows * (th + _CAPTION + _SPAN_LINE + _ROW_GAP) + _MARGIN
     return width, height
 
 
@@ -281,7 +282,7 @@ def write_report(
     if not matches:
         draw.text((_MARGIN, header), "no matches: the library is empty", fill=_TEXT, font=font)
     for r, (match, row) in enumerate(zip(matches, chosen, strict=True)):
-        top = header + r * (th + _CAPTION + _ROW_GAP)
+        top = header + r * (th + _CAPTION + _SPAN_LINE + _ROW_GAP)
         name = Path(match.path).name if match.path else match.key
         title = _clip_to_width(draw, f"#{r + 1}  {name}", name_font, _LABEL_WIDTH - _MARGIN)
         draw.text((_MARGIN, top), title, fill=_TEXT, font=name_font)
@@ -308,19 +309,9 @@ def write_report(
             draw.text((_MARGIN + 20, top + 82), "not the right answer", fill=_WRONG, font=name_font)
         elif match.path and match.key != match.path:
             draw.text((_MARGIN, top + 82), _clip(match.key, 30), fill=_SECONDARY, font=font)
-        bottom = top + th + _CAPTION  # the row's text ends above the next row
+        bottom = top + th + _CAPTION + _SPAN_LINE  # the row's text ends above the next row
         column = _LABEL_WIDTH - _MARGIN
         text_y = top + 104
-        if match.span is not None:  # where it matched: in time, and in the box if a region
-            s = match.span
-            where = f"you {s.query_start:.1f}-{s.query_end:.1f}s = "
-            where += f"match {s.music_start:.1f}-{s.music_end:.1f}s"
-            where += " in the box" if match.box is not None else ""
-            colour = _BOX if match.box is not None else _TEXT
-            draw.text(
-                (_MARGIN, text_y), _clip_to_width(draw, where, font, column), fill=colour, font=font
-            )
-            text_y += 18
         if match.labels and text_y + 18 <= bottom:
             names = ", ".join(label.name for label in match.labels[:4])
             shows = _clip_to_width(draw, f"shows: {names}", font, column)
@@ -330,6 +321,15 @@ def write_report(
         if shared and text_y + 18 <= bottom:
             both = _clip_to_width(draw, f"both show: {', '.join(shared)}", font, column)
             draw.text((_MARGIN, text_y), both, fill=_RIGHT, font=font)
+            text_y += 18
+        if match.span is not None and text_y + 18 <= bottom:  # where: in time, in the box
+            s = match.span
+            where = f"you {s.query_start:.1f}-{s.query_end:.1f}s = "
+            where += f"match {s.music_start:.1f}-{s.music_end:.1f}s"
+            where += " in the box" if match.box is not None else ""
+            colour = _BOX if match.box is not None else _TEXT
+            where = _clip_to_width(draw, where, font, column)
+            draw.text((_MARGIN, text_y), where, fill=colour, font=font)
         if not row:
             draw.text(
                 (_MARGIN + _LABEL_WIDTH, top + th // 2), "no aligned frames", fill=_TEXT, font=font
