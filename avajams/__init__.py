@@ -59,6 +59,9 @@ _LAZY = {
     "RenderResult": "avajams.mashup",
     "Pipeline": "avajams.pipeline",
     "PipelineConfig": "avajams.pipeline",
+    "Label": "avajams.labels",
+    "Labeller": "avajams.labels",
+    "VideoLabels": "avajams.labels",
 }
 
 __all__ = [
@@ -71,6 +74,8 @@ __all__ = [
     "EmbedderError",
     "EmbedderMismatchError",
     "FrameSampler",
+    "Label",
+    "Labeller",
     "LibraryCorruptError",
     "LibraryError",
     "LibraryLockedError",
@@ -97,6 +102,7 @@ __all__ = [
     "VideoError",
     "VideoIndex",
     "VideoInfo",
+    "VideoLabels",
     "VideoNotFoundError",
     "VideoTooLargeError",
     "__version__",
@@ -108,6 +114,7 @@ __all__ = [
 if TYPE_CHECKING:
     from avajams.embedding import Embedder, load_embedder, video_signature
     from avajams.index import AlignedPair, Match, VideoIndex
+    from avajams.labels import Label, Labeller, VideoLabels
     from avajams.mashup import CutPlan, Mashup, Renderer, RenderResult, Segment
     from avajams.media import VideoDecodeWarning, VideoInfo, probe
     from avajams.pipeline import Pipeline, PipelineConfig

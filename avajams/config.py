@@ -40,6 +40,7 @@ from avajams.sampling import DEFAULT_FPS, DEFAULT_SIZE, DEFAULT_THREADS, MAX_FPS
 
 if TYPE_CHECKING:
     from avajams.embedding import Embedder
+    from avajams.labels import Labeller
     from avajams.mashup import Mashup
     from avajams.sampling import Sampler
 
@@ -49,10 +50,12 @@ __all__ = [
     "CustomEmbedderConfig",
     "CustomMashupConfig",
     "CustomSamplerConfig",
+    "EfficientNetConfig",
     "EmbedderConfig",
     "ExecutorConfig",
     "FrameSamplerConfig",
     "InceptionConfig",
+    "LabelsConfig",
     "LibraryConfig",
     "LocalExecutorConfig",
     "MashupConfig",
@@ -218,7 +221,7 @@ class InceptionConfig(_EmbedderSection):
     source: str = "fid2015"
     """Where the weights come from (see ``avajams model fetch --source``)."""
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
-    """onnxruntime execution providers in order of preference; ``["auto"]``: TensorRT, CUDA,
+    """onnxruntime execution providers in order of preference; `["auto"]`: TensorRT, CUDA,
     then CPU, whichever this machine's onnxruntime offers."""
     threads: Annotated[int, Field(ge=0)] = 0
     """Threads of one onnxruntime run; 0: one single-threaded run per core, sharing each batch."""
@@ -239,6 +242,34 @@ class InceptionConfig(_EmbedderSection):
             "batch_size": self.batch_size,
             "threads": self.threads,
             "precision": self.precision,
+        }
+
+
+class EfficientNetConfig(_EmbedderSection):
+    """EfficientNet-Lite0 (1280-d pool features) as ONNX: 15x fewer FLOPs per frame than
+    Inception v3 (docs/model.md says when to choose it); its libraries never mix with
+    Inception's."""
+
+    kind: Literal["efficientnet_lite0"] = "efficientnet_lite0"
+    """EfficientNet-Lite0 on onnxruntime."""
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    """onnxruntime execution providers in order of preference."""
+    threads: Annotated[int, Field(ge=0)] = 0
+    """Threads of one onnxruntime run; 0: one single-threaded run per core, sharing each batch."""
+
+    def build(self, *, show_progress: bool | None = None) -> Embedder:
+        from avajams.embedding import load_embedder
+
+        return load_embedder(
+            "efficientnet_lite0", **self.build_options(), show_progress=show_progress
+        )
+
+    def build_options(self) -> dict[str, Any]:
+        """The keyword arguments :meth:`build` passes to ``load_embedder("efficientnet_lite0")``."""
+        return {
+            "providers": list(self.providers),
+            "batch_size": self.batch_size,
+            "threads": self.threads,
         }
 
 
@@ -268,10 +299,36 @@ class CustomEmbedderConfig(CustomConfig, _EmbedderSection):
 
 EmbedderConfig = Annotated[
     Annotated[InceptionConfig, Tag("inception_v3")]
+    | Annotated[EfficientNetConfig, Tag("efficientnet_lite0")]
     | Annotated[RegisteredEmbedderConfig, Tag("registered")]
     | Annotated[CustomEmbedderConfig, Tag("custom")],
-    _kind_discriminator("inception_v3", ["inception_v3"], other="registered"),
+    _kind_discriminator("inception_v3", ["inception_v3", "efficientnet_lite0"], other="registered"),
 ]
+
+# --- labels --------------------------------------------------------------------------------
+
+
+class LabelsConfig(_Section):
+    """ImageNet labels of every sampled frame and video (EfficientNet-Lite0), made at index
+    time beside the embedder on the same decoded frames (docs/library.md)."""
+
+    enabled: bool = True
+    """Label videos while indexing and label queries in ``match``; false turns labels off."""
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    """onnxruntime execution providers for the labelling model, in order of preference."""
+    threads: Annotated[int, Field(ge=0)] = 0
+    """Threads of one onnxruntime run; 0: one single-threaded run per core, sharing each batch."""
+
+    def build(self, *, show_progress: bool | None = None) -> Labeller | None:
+        """The labeller (built or loaded on first use), or None when labels are off."""
+        if not self.enabled:
+            return None
+        from avajams.labels import Labeller
+
+        return Labeller(
+            providers=list(self.providers), threads=self.threads, show_progress=show_progress
+        )
+
 
 # --- library -------------------------------------------------------------------------------
 
@@ -289,6 +346,10 @@ class LibraryConfig(_Section):
     exact for small libraries and whenever hnswlib is not installed)."""
     signature: Literal["mean", "median"] = "mean"
     """How a video's frame vectors become its one signature vector."""
+    match: Literal["regions", "frames"] = "regions"
+    """How `match` compares a query: `regions` (the whole frame and the regions a video may
+    fill — picture-in-picture, a filmed screen, black bars — each aligned in time with the
+    candidates) or `frames` (whole frames only, each query frame's best match averaged)."""
 
     def resolved_directory(self) -> Path:
         """The library directory, defaults applied."""
@@ -314,27 +375,27 @@ class LocalExecutorConfig(_Section):
 
 
 class RayExecutorConfig(_Section):
-    """Index on a Ray cluster (``pip install 'avajams[ray]'``): decoding as Ray tasks, embedding
+    """Index on a Ray cluster (`pip install 'avajams[ray]'`): decoding as Ray tasks, embedding
     in actors that each load the model once, results streamed to the one library writer here.
     Every node must see the video files at the same paths (docs/scale.md)."""
 
     kind: Literal["ray"] = "ray"
     """Ray tasks decode, Ray actors embed, this process writes the library."""
     address: str = "auto"
-    """The cluster: ``"auto"`` (``RAY_ADDRESS`` or the one ``ray start`` began on this machine),
-    ``"local"`` (a private one-machine cluster for this run), ``"host:port"`` or
-    ``"ray://host:port"``."""
+    """The cluster: `"auto"` (`RAY_ADDRESS` or the one `ray start` began on this machine),
+    `"local"` (a private one-machine cluster for this run), `"host:port"` or
+    `"ray://host:port"`."""
     actors: Annotated[int, Field(ge=1)] = 1
     """Embedder actors; each loads the model once and embeds one video at a time."""
     cpus_per_actor: Annotated[float, Field(ge=0)] = 1.0
     """CPUs Ray reserves for each embedder actor."""
     gpus_per_actor: Annotated[float, Field(ge=0)] = 0.0
     """GPUs Ray reserves for each embedder actor (e.g. 1, or 0.5 to share a GPU); with GPUs,
-    set the embedder's ``providers`` to ``["auto"]`` or name the CUDA provider."""
+    set the embedder's `providers` to `["auto"]` or name the CUDA provider."""
     decode_cpus: Annotated[float, Field(gt=0)] = 1.0
     """CPUs Ray reserves for each decoding task (one video each)."""
     batch_size: Annotated[int, Field(ge=1)] | None = None
-    """Frames per inference call in an actor (default: the embedder's ``batch_size``)."""
+    """Frames per inference call in an actor (default: the embedder's `batch_size`)."""
     videos_in_flight: Annotated[int, Field(ge=1)] | None = None
     """Videos decoded or being embedded at once, bounding the object store's memory (default:
     two per actor plus one per decoding slot of the cluster)."""
@@ -447,6 +508,7 @@ class PipelineConfig(_Section):
 
     sampler: SamplerConfig = Field(default_factory=FrameSamplerConfig)
     embedder: EmbedderConfig = Field(default_factory=InceptionConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
     library: LibraryConfig = Field(default_factory=LibraryConfig)
     mashup: MashupConfig = Field(default_factory=MoviePyMashupConfig)
     executor: ExecutorConfig = Field(default_factory=LocalExecutorConfig)
@@ -566,7 +628,11 @@ def import_object(spec: str) -> Any:
 #: (TOML table, section models in the order the reference lists them)
 CONFIG_SECTIONS: tuple[tuple[str, tuple[type[BaseModel], ...]], ...] = (
     ("sampler", (FrameSamplerConfig, CustomSamplerConfig)),
-    ("embedder", (InceptionConfig, RegisteredEmbedderConfig, CustomEmbedderConfig)),
+    (
+        "embedder",
+        (InceptionConfig, EfficientNetConfig, RegisteredEmbedderConfig, CustomEmbedderConfig),
+    ),
+    ("labels", (LabelsConfig,)),
     ("library", (LibraryConfig,)),
     ("mashup", (MoviePyMashupConfig, CustomMashupConfig)),
     ("executor", (LocalExecutorConfig, RayExecutorConfig)),

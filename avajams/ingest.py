@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from avajams.embedding import Embedder
     from avajams.index import VideoIndex
+    from avajams.labels import Labeller, VideoLabels
     from avajams.sampling import Sampler
 
 __all__ = [
@@ -49,6 +50,8 @@ __all__ = [
     "IndexInterrupted",
     "IndexSummary",
     "Indexer",
+    "LabelPass",
+    "LabelSummary",
     "LibraryWriter",
     "VideoJob",
     "find_videos",
@@ -156,7 +159,8 @@ class IndexSummary:
     frames: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds per stage: ``hash``, ``decode`` (summed over decoder threads), ``embed``,
-    ``write``, ``wait`` (inference waiting for frames) and ``total``."""
+    ``label`` (when a labeller ran), ``write``, ``wait`` (inference waiting for frames) and
+    ``total``."""
 
     @property
     def ok(self) -> bool:
@@ -201,6 +205,8 @@ class VideoJob:
     """The library key already holding this path, when the file changed."""
     times: list[float] = field(default_factory=list)
     vectors: list[Any] = field(default_factory=list)
+    probabilities: list[Any] = field(default_factory=list)
+    """Class probabilities of the embedded frames, when a labeller runs beside the embedder."""
     pending: int = 0
     """Frames queued for inference but not embedded yet."""
     ended: bool = False
@@ -250,9 +256,14 @@ class LibraryWriter:
         return True
 
     def commit(
-        self, job: VideoJob, times: NDArray[np.float64], vectors: NDArray[np.float32]
+        self,
+        job: VideoJob,
+        times: NDArray[np.float64],
+        vectors: NDArray[np.float32],
+        labels: VideoLabels | None = None,
     ) -> bool:
-        """Write ``job``'s frame vectors and signature; False (and recorded) when it failed."""
+        """Write ``job``'s frame vectors, signature (and labels); False (and recorded) when it
+        failed."""
         from avajams.embedding import video_signature
 
         if len(vectors) == 0:
@@ -271,6 +282,7 @@ class LibraryWriter:
                 duration=job.duration,
                 content_hash=job.content_hash,
                 metadata={"name": job.path.name},
+                labels=labels,
             )
         except AvajamsError as exc:
             self.fail(job, str(exc))
@@ -314,6 +326,7 @@ class LibraryWriter:
         entry = self.library.get(known)
         if entry.path is None or Path(entry.path).exists() or entry.signature is None:
             return False  # a copy of a video already indexed: keep the one entry
+        labels = self.library.labels(known)
         with self.library.transaction():
             self.library.add(
                 job.key,
@@ -324,6 +337,7 @@ class LibraryWriter:
                 duration=entry.duration,
                 content_hash=entry.content_hash,
                 metadata={**entry.metadata, "name": job.path.name},
+                labels=labels,
             )
             self.library.remove(known)
         return True
@@ -473,9 +487,10 @@ class Indexer:
     """One local indexing pass: decoder threads -> batched inference -> :class:`LibraryWriter`.
 
     Frames of several videos share an inference batch of ``batch_size``; a video is written as
-    soon as its last frame is embedded. Progress: bars for ``videos`` (done of total) and
-    ``frames`` (embedded) when ``show_progress`` (None: when standard error is a terminal),
-    and ``progress(stage, done, total)`` calls for the same two stages.
+    soon as its last frame is embedded. A ``labeller`` labels the same batches beside the
+    embedder; the labels are written with the video. Progress: bars for ``videos`` (done of
+    total) and ``frames`` (embedded) when ``show_progress`` (None: when standard error is a
+    terminal), and ``progress(stage, done, total)`` calls for the same two stages.
     """
 
     def __init__(
@@ -490,9 +505,11 @@ class Indexer:
         queue_frames: int = 64,
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
+        labeller: Labeller | None = None,
     ) -> None:
         self.writer = LibraryWriter(library, signature=signature)
         self.embedder = embedder
+        self.labeller = labeller
         self.sampler = sampler
         self.batch_size = batch_size
         self.workers = workers
@@ -501,6 +518,8 @@ class Indexer:
         self.progress = progress
         self.frames = 0
         self.timings = {"embed": 0.0, "wait": 0.0}
+        if labeller is not None:
+            self.timings["label"] = 0.0
         self._batch: list[tuple[VideoJob, float, Any]] = []
         self._videos_bar: Progress | None = None
         self._frames_bar: Progress | None = None
@@ -598,13 +617,26 @@ class Indexer:
         if not live:
             return
         t0 = time.perf_counter()
-        vectors = self.embedder.embed(np.stack([image for _, _, image in live]))
-        self.timings["embed"] += time.perf_counter() - t0
+        images = np.stack([image for _, _, image in live])
+        probabilities = None
+        if self.labeller is not None and self.labeller.shares_model_with(self.embedder):
+            # EfficientNet-Lite0 as the embedder: one run of it gives the labels too
+            vectors, probabilities = self.labeller.embed_with_probabilities(images)
+            self.timings["embed"] += time.perf_counter() - t0
+        else:
+            vectors = self.embedder.embed(images)
+            t1 = time.perf_counter()
+            self.timings["embed"] += t1 - t0
+            if self.labeller is not None:
+                probabilities = self.labeller.probabilities(images)
+                self.timings["label"] += time.perf_counter() - t1
         if self._frames_bar is not None:
             self._frames_bar.update(len(live))
         for row, (job, t, _) in enumerate(live):
             job.times.append(t)
             job.vectors.append(vectors[row : row + 1])
+            if probabilities is not None:
+                job.probabilities.append(probabilities[row : row + 1])
             job.pending -= 1
             if job.ended and job.pending == 0:
                 self._finish(job)
@@ -616,12 +648,189 @@ class Indexer:
             vectors = np.concatenate(job.vectors, axis=0)
         else:
             vectors = np.zeros((0, self.embedder.dim), dtype=np.float32)
-        self.writer.commit(job, np.asarray(job.times, dtype=np.float64), vectors)
+        times = np.asarray(job.times, dtype=np.float64)
+        labels = None
+        if self.labeller is not None and job.probabilities:
+            from avajams.labels import labels_from_probabilities
+
+            probabilities = np.concatenate(job.probabilities, axis=0)
+            labels = labels_from_probabilities(
+                probabilities, times, self.labeller.names, self.labeller.id
+            )
+        self.writer.commit(job, times, vectors, labels)
         self._video_done()
 
     def _video_done(self) -> None:
         if self._videos_bar is not None:
             self._videos_bar.update()
+
+
+@dataclass(frozen=True)
+class LabelSummary:
+    """What a labels-only pass (:class:`LabelPass`) did, by library key."""
+
+    labelled: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    """Videos whose file is gone (or was never recorded): nothing to decode."""
+    failed: dict[str, str] = field(default_factory=dict)
+    frames: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds: ``decode`` (summed over decoder threads), ``label``, ``write``, ``total``."""
+
+    @property
+    def ok(self) -> bool:
+        """True when no video failed."""
+        return not self.failed
+
+
+class LabelPass:
+    """Labels for videos already in a library: re-decode each file, label its frames with
+    ``labeller`` and store the labels — no embedding, vectors and signatures stay as they are.
+
+    A file whose content changed since it was indexed is reported in ``failed`` (index it
+    again instead); one that is gone is reported in ``missing``. Decoding runs in background
+    threads, as for indexing; progress goes to the ``videos`` and ``frames`` stages.
+    """
+
+    def __init__(
+        self,
+        library: VideoIndex,
+        labeller: Labeller,
+        sampler: Sampler,
+        *,
+        batch_size: int = 16,
+        workers: int = 1,
+        queue_frames: int = 64,
+        show_progress: bool | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.library = library
+        self.labeller = labeller
+        self.sampler = sampler
+        self.batch_size = batch_size
+        self.workers = workers
+        self.queue_frames = queue_frames
+        self.show_progress = show_progress
+        self.progress = progress
+
+    def run(self, keys: Sequence[str] | None = None) -> LabelSummary:
+        """Label the videos under ``keys`` (default: every video without labels)."""
+        import numpy as np
+
+        from avajams.labels import labels_from_probabilities
+
+        started = time.perf_counter()
+        wanted = self.library.unlabelled() if keys is None else list(keys)
+        jobs: list[VideoJob] = []
+        expected: dict[str, str | None] = {}
+        missing: list[str] = []
+        for key in wanted:
+            entry = self.library.get(key, vectors=False)
+            if entry.path is None or not Path(entry.path).is_file():
+                missing.append(key)
+                continue
+            jobs.append(VideoJob(len(jobs), Path(entry.path), key))
+            expected[key] = entry.content_hash
+        labelled: list[str] = []
+        failed: dict[str, str] = {}
+        timings = {"label": 0.0, "write": 0.0}
+        batch: list[tuple[VideoJob, float, Any]] = []
+        frames = 0
+        videos_bar = Progress(
+            "videos", len(jobs), unit="video", show=self.show_progress, callback=self.progress
+        )
+        frames_bar = Progress(
+            "frames", None, unit="frame", show=self.show_progress, callback=self.progress
+        )
+
+        def finish(job: VideoJob) -> None:
+            t0 = time.perf_counter()
+            try:
+                labels = labels_from_probabilities(
+                    np.concatenate(job.probabilities, axis=0),
+                    np.asarray(job.times, dtype=np.float64),
+                    self.labeller.names,
+                    self.labeller.id,
+                )
+                self.library.set_labels(job.key, labels)
+            except (AvajamsError, KeyError) as exc:
+                failed[job.key] = str(exc)
+            else:
+                labelled.append(job.key)
+            timings["write"] += time.perf_counter() - t0
+            videos_bar.update()
+
+        def flush() -> None:
+            live = [item for item in batch if not item[0].cancelled.is_set()]
+            batch.clear()
+            if not live:
+                return
+            t0 = time.perf_counter()
+            probabilities = self.labeller.probabilities(np.stack([im for _, _, im in live]))
+            timings["label"] += time.perf_counter() - t0
+            frames_bar.update(len(live))
+            for row, (job, t, _) in enumerate(live):
+                job.times.append(t)
+                job.probabilities.append(probabilities[row : row + 1])
+                job.pending -= 1
+                if job.ended and job.pending == 0:
+                    finish(job)
+
+        decoders = _Decoders(jobs, self.sampler, workers=self.workers, size=self.queue_frames)
+        try:
+            running = decoders.count
+            while running:
+                try:
+                    event, job, payload = decoders.queue.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if event is _Event.DONE:
+                    running -= 1
+                elif event is _Event.FATAL:
+                    raise payload
+                elif job is None or job.cancelled.is_set():
+                    continue
+                elif event is _Event.START:
+                    known = expected.get(job.key)
+                    if known is not None and known != job.content_hash:
+                        job.cancelled.set()
+                        failed[job.key] = (
+                            f"{job.path} changed since it was indexed; index it again "
+                            "(avajams index) to embed and label it"
+                        )
+                        videos_bar.update()
+                elif event is _Event.FRAME:
+                    job.pending += 1
+                    frames += 1
+                    batch.append((job, payload[0], payload[1]))
+                    if len(batch) >= self.batch_size:
+                        flush()
+                elif event is _Event.END:
+                    job.ended = True
+                    if job.pending == 0:
+                        if job.probabilities:
+                            finish(job)
+                        else:
+                            failed[job.key] = f"{job.path} has no frames to sample"
+                            videos_bar.update()
+                elif event is _Event.ERROR:
+                    job.cancelled.set()
+                    failed[job.key] = str(payload)
+                    videos_bar.update()
+            flush()
+        finally:
+            decoders.stop()
+            videos_bar.close()
+            frames_bar.close()
+        timings["decode"] = decoders.decode_seconds
+        timings["total"] = time.perf_counter() - started
+        return LabelSummary(
+            labelled=tuple(labelled),
+            missing=tuple(missing),
+            failed=failed,
+            frames=frames,
+            timings=timings,
+        )
 
 
 def warn_if_settings_differ(library: VideoIndex, sampler: Sampler) -> None:

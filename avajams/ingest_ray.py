@@ -19,6 +19,7 @@ reported in ``failed`` and skipped, as a video that does not decode is.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -41,12 +42,17 @@ if TYPE_CHECKING:
     from avajams.config import EmbedderConfig, RayExecutorConfig, SamplerConfig
     from avajams.index import VideoIndex
 
-__all__ = ["RayIndexer", "driver_embedder_config"]
+__all__ = ["GPU_BATCH_SIZE", "RayIndexer", "actor_embedder_config", "driver_embedder_config"]
 
 logger = logging.getLogger(__name__)
 
 #: Seconds the driver waits at most for an embedder actor to start before it says why not.
 ACTOR_START_TIMEOUT = 600.0
+
+#: Frames per inference call of the Inception embedder on an actor given GPUs, unless the
+#: config sets ``batch_size``: a GPU needs far larger batches than a CPU's 16 to be kept busy
+#: (a usual choice for Inception-sized networks; not measured here, no GPU was lent).
+GPU_BATCH_SIZE = 128
 
 
 # --- what runs on the cluster ---------------------------------------------------------------
@@ -157,6 +163,17 @@ def driver_embedder_config(embedder: EmbedderConfig) -> EmbedderConfig:
     return embedder
 
 
+def actor_embedder_config(embedder: EmbedderConfig, gpus: float) -> EmbedderConfig:
+    """The embedder config an actor builds: on GPUs, the Inception embedder's batch size is
+    :data:`GPU_BATCH_SIZE` unless the config sets one."""
+    from avajams.config import InceptionConfig
+
+    unset = "batch_size" not in embedder.model_fields_set
+    if gpus > 0 and isinstance(embedder, InceptionConfig) and unset:
+        return embedder.model_copy(update={"batch_size": GPU_BATCH_SIZE})
+    return embedder
+
+
 def _import_ray() -> Any:
     try:
         import ray
@@ -206,13 +223,14 @@ class RayIndexer:
     def run(self, files: Sequence[Path], *, prune: Sequence[Path] = ()) -> IndexSummary:
         """Index ``files``; then drop entries of files gone from the folders in ``prune``."""
         started = time.perf_counter()
-        ray = _import_ray()
-        owns = self._connect(ray)
-        try:
-            _Pass(self, ray, files, started).run()
-        finally:
-            if owns:
-                ray.shutdown()
+        if files:
+            ray = _import_ray()
+            owns = self._connect(ray)
+            try:
+                _Pass(self, ray, files, started).run()
+            finally:
+                if owns:
+                    ray.shutdown()
         if prune:
             self.writer.remove_missing(prune)
         timings = {**self.timings, "total": time.perf_counter() - started}
@@ -276,7 +294,8 @@ class _Pass:
                 self._wait()
         finally:
             for actor in actors:
-                self.ray.kill(actor)
+                with contextlib.suppress(Exception):  # the cluster may be gone already
+                    self.ray.kill(actor)
             videos.close()
             frames.close()
 
@@ -309,14 +328,15 @@ class _Pass:
                 fit,
             )
         self.decode_slots = max(1, math.floor(cpus / config.decode_cpus))
-        batch_size = config.batch_size or self.owner.embedder.batch_size
+        embedder = actor_embedder_config(self.owner.embedder, config.gpus_per_actor)
+        batch_size = config.batch_size or embedder.batch_size
         remote = self.ray.remote(
             num_cpus=config.cpus_per_actor,
             num_gpus=config.gpus_per_actor,
             max_restarts=-1,  # a node may die many times in a long run
             max_task_retries=config.retries,
         )(_EmbedActor)
-        actors = [remote.remote(self.owner.embedder, batch_size) for _ in range(fit)]
+        actors = [remote.remote(embedder, batch_size) for _ in range(fit)]
         self.actor_count = len(actors)
         self.starting = {actor.info.remote(): actor for actor in actors}
         self.started_waiting = time.perf_counter()
@@ -400,6 +420,11 @@ class _Pass:
     def _wait(self) -> None:
         refs = [*self.starting, *self.inspecting, *self.decoding, *self.embedding]
         if not refs:
+            if self.decoded and not self.pool.has_free():
+                raise ClusterError(
+                    "every embedder actor of the run died and none could be restarted; "
+                    "see the Ray logs of the cluster (`ray logs`) and run again"
+                )
             return
         if not self.owner.actors and not self.starting:
             raise ClusterError("every embedder actor failed to start; see the warnings above")

@@ -23,7 +23,7 @@ import stat
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -297,6 +297,10 @@ def demux(container: InputContainer, stream: VideoStream | AudioStream) -> Itera
         yield packet
 
 
+@overload
+def decode(container: InputContainer, stream: VideoStream) -> Iterator[VideoFrame]: ...
+@overload
+def decode(container: InputContainer, stream: AudioStream) -> Iterator[AudioFrame]: ...
 def decode(
     container: InputContainer, stream: VideoStream | AudioStream
 ) -> Iterator[VideoFrame | AudioFrame]:

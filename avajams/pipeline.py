@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +26,7 @@ from avajams.config import (
     CustomEmbedderConfig,
     CustomMashupConfig,
     CustomSamplerConfig,
+    EfficientNetConfig,
     EmbedderConfig,
     ExecutorConfig,
     FrameSamplerConfig,
@@ -46,6 +48,7 @@ from avajams.ingest import (
     Indexer,
     IndexInterrupted,
     IndexSummary,
+    LabelSummary,
     find_videos,
     no_videos_message,
 )
@@ -56,6 +59,7 @@ if TYPE_CHECKING:
 
     from avajams.embedding import Embedder
     from avajams.index import Match, VideoIndex
+    from avajams.labels import Labeller, VideoLabels
     from avajams.mashup import CutPlan, Mashup, RenderResult
     from avajams.mashup.analysis import MomentSimilarity
     from avajams.sampling import Sampler
@@ -68,11 +72,13 @@ __all__ = [
     "CustomEmbedderConfig",
     "CustomMashupConfig",
     "CustomSamplerConfig",
+    "EfficientNetConfig",
     "EmbedderConfig",
     "FrameSamplerConfig",
     "InceptionConfig",
     "IndexInterrupted",
     "IndexSummary",
+    "LabelledMatches",
     "LibraryConfig",
     "MashupConfig",
     "MoviePyMashupConfig",
@@ -87,6 +93,25 @@ __all__ = [
 
 
 @dataclass(frozen=True)
+class LabelledMatches:
+    """:meth:`Pipeline.match_with_labels`: the matches, and what the query shows.
+
+    ``query`` is the query video's labels (None when labels are off); each match carries its
+    own stored labels in ``Match.labels``; :meth:`shared` names those both have.
+    """
+
+    query: VideoLabels | None
+    matches: list[Match]
+
+    def shared(self, match: Match) -> tuple[str, ...]:
+        """Label names the query and ``match`` both show (each at a mean probability of at
+        least :data:`avajams.labels.SHARED_MIN`), in the query's order."""
+        from avajams.labels import shared_labels
+
+        return () if self.query is None else shared_labels(self.query.video, match.labels)
+
+
+@dataclass(frozen=True)
 class MusicChoice:
     """The music video :meth:`Pipeline.choose_music` picked, and the better matches it passed
     over with the reason for each (``"it has no soundtrack"``, ``"its file no longer exists"``)."""
@@ -97,11 +122,13 @@ class MusicChoice:
 
 
 class Pipeline:
-    """Sampler -> embedder -> library -> match -> mashup, built lazily from a config.
+    """Sampler -> embedder (+ labeller) -> library -> match -> mashup, built lazily from a
+    config.
 
     Live objects may also be passed in directly (they then take precedence over the config),
-    e.g. ``Pipeline(embedder=avajams.testing.FakeEmbedder(), library="lib/")``. A pipeline
-    holds the library open once used; close it (or use ``with``) when done.
+    e.g. ``Pipeline(embedder=avajams.testing.FakeEmbedder(), library="lib/")``;
+    ``labeller=False`` turns labels off whatever the config says. A pipeline holds the library
+    open once used; close it (or use ``with``) when done.
     """
 
     def __init__(
@@ -112,6 +139,7 @@ class Pipeline:
         embedder: Embedder | None = None,
         library: VideoIndex | str | os.PathLike[str] | None = None,
         mashup: Mashup | None = None,
+        labeller: Labeller | bool | None = None,
     ) -> None:
         opened: VideoIndex | None = None
         if isinstance(library, str | os.PathLike):
@@ -128,6 +156,9 @@ class Pipeline:
             tuple[str, int, int], tuple[NDArray[np.float64], NDArray[np.float32]]
         ] = {}
         self._given = {"sampler": sampler is not None, "embedder": embedder is not None}
+        self._labeller: Labeller | None = None if isinstance(labeller, bool) else labeller
+        # None: as the config says; True or a Labeller: on; False: off
+        self._labels_on = self.config.labels.enabled if labeller is None else labeller is not False
 
     @classmethod
     def from_config(
@@ -158,6 +189,15 @@ class Pipeline:
         if self._embedder is None:
             self._embedder = self.config.embedder.build(show_progress=show_progress)
         return self._embedder
+
+    @property
+    def labeller(self) -> Labeller | None:
+        """The ImageNet labeller (EfficientNet-Lite0, built on first use); None when labels
+        are off (``[labels] enabled = false``)."""
+        return self._get_labeller()
+
+    def _get_labeller(self, show_progress: bool | None = None) -> Labeller | None:
+        return self._require_labeller(show_progress) if self._labels_on else None
 
     @property
     def library_directory(self) -> Path:
@@ -281,6 +321,7 @@ class Pipeline:
             queue_frames=self.config.sampler.queue_frames,
             show_progress=show_progress,
             progress=progress,
+            labeller=self._get_labeller(show_progress),
         )
         return indexer.run(files, prune=roots if remove_missing else ())
 
@@ -333,6 +374,102 @@ class Pipeline:
         )
         return indexer.run(files, prune=roots if remove_missing else ())
 
+    def update_labels(
+        self,
+        keys: Sequence[str] | None = None,
+        *,
+        show_progress: bool | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> LabelSummary:
+        """Label library videos that have no labels (e.g. indexed before labels existed).
+
+        Each file is decoded again with the configured sampler and its frames labelled; the
+        embeddings are not recomputed (the embedder is not even built). ``keys`` picks the
+        videos (default: every unlabelled one). Works when ``[labels] enabled = false`` too:
+        asking is enabling.
+        """
+        from avajams.ingest import LabelPass
+
+        labeller = self._require_labeller(show_progress)
+        with self._labels_library(readonly=False) as library:
+            return LabelPass(
+                library,
+                labeller,
+                self.sampler,
+                batch_size=self.batch_size,
+                workers=self.config.sampler.workers,
+                queue_frames=self.config.sampler.queue_frames,
+                show_progress=show_progress,
+                progress=progress,
+            ).run(keys)
+
+    def _require_labeller(self, show_progress: bool | None = None) -> Labeller:
+        """The labeller, built from ``[labels]`` even when labels are off for indexing."""
+        if self._labeller is None:
+            from avajams.labels import Labeller
+
+            options = self.config.labels
+            self._labeller = Labeller(
+                providers=list(options.providers),
+                threads=options.threads,
+                show_progress=show_progress,
+            )
+        return self._labeller
+
+    @contextmanager
+    def _labels_library(self, *, readonly: bool) -> Iterator[VideoIndex]:
+        """The library for work on labels alone, which needs no embedder: the pipeline's open
+        handle when it has a suitable one, else one opened (without the embedder check, which
+        would build the embedder) for this call only."""
+        if self._library is not None and (readonly or not self._library.readonly):
+            yield self._library
+            return
+        if self._library is not None and self._owns_library:
+            self._library.close()  # a read-only handle; this call needs to write
+            self._library = None
+        from avajams.index import VideoIndex
+
+        directory = self.config.library.resolved_directory()
+        try:
+            library = VideoIndex.open(directory, readonly=readonly)
+        except LibraryNotFoundError as exc:
+            raise LibraryNotFoundError(
+                f"no library in {directory}; index some music videos first "
+                "(avajams index DIR, or Pipeline.index)",
+                path=directory,
+            ) from exc
+        with library:
+            yield library
+
+    def labels(
+        self, video: str | os.PathLike[str], *, show_progress: bool | None = None
+    ) -> VideoLabels:
+        """The ImageNet labels of ``video``: the library's stored ones when the file is
+        indexed and labelled (same content), else computed now from its sampled frames."""
+        from avajams.index import content_hash
+
+        path = Path(video)
+        if not path.is_file():
+            raise VideoNotFoundError(f"no such video file: {path}", path=path)
+        if self._library is not None or self._library_exists():
+            with self._labels_library(readonly=True) as library:
+                key = library.find_by_hash(content_hash(path))
+                stored = library.labels(key) if key is not None else None
+            if stored is not None:
+                return stored
+        frames = self.sampler.sample(video)
+        if len(frames) == 0:
+            from avajams.errors import VideoDecodeError
+
+            raise VideoDecodeError(f"{video} has no frames to sample; is it a video?", path=video)
+        return self._require_labeller(show_progress).label(frames.images, frames.times)
+
+    def find_label(self, name: str, *, min_probability: float = 0.0) -> list[tuple[str, float]]:
+        """``(key, probability)`` of the library videos labelled ``name``, most probable
+        first (see :meth:`avajams.VideoIndex.find_by_label`)."""
+        with self._labels_library(readonly=True) as library:
+            return library.find_by_label(name, min_probability=min_probability)
+
     def _library_exists(self) -> bool:
         """Whether the library exists (without building the embedder to open it)."""
         if self._library is not None:
@@ -353,6 +490,17 @@ class Pipeline:
         ``progress(stage, done, total)`` is called for ``sampling`` (frames decoded, when the
         sampler reports it) and ``embedding`` (frames embedded of the total).
         """
+        times, vectors, _ = self._embed_and_label(video, label=False, progress=progress)
+        return times, vectors
+
+    def _embed_and_label(
+        self,
+        video: str | os.PathLike[str],
+        *,
+        label: bool,
+        progress: ProgressCallback | None = None,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float32], VideoLabels | None]:
+        """Sample ``video`` once; embed its frames and, when ``label``, label the same frames."""
         import numpy as np
 
         from avajams.sampling import FrameSampler
@@ -372,7 +520,9 @@ class Pipeline:
             for i in range(0, len(frames), size):
                 chunks.append(self.embedder.embed(frames.images[i : i + size]))
                 bar.update(len(chunks[-1]))
-        return frames.times, np.concatenate(chunks)
+        labeller = self._get_labeller() if label else None
+        labels = labeller.label(frames.images, frames.times) if labeller is not None else None
+        return frames.times, np.concatenate(chunks), labels
 
     def match(
         self,
@@ -380,19 +530,74 @@ class Pipeline:
         k: int = 5,
         where: Mapping[str, Any] | None = None,
         *,
+        label: str | Sequence[str] | None = None,
         show_progress: bool | None = None,
     ) -> Matches:
         """The ``k`` library videos most similar to ``video``, best first.
 
-        Each :class:`avajams.Match` has its score (frame-level re-ranked) and its best-aligned
-        frame pairs. ``where`` filters on library metadata. ``show_progress`` applies to
-        building the model on first use. The result is a list (:class:`avajams.display.Matches`)
-        that a notebook shows as a table with the aligned frames.
+        Each :class:`avajams.Match` has its score (frame-level re-ranked), its best-aligned
+        frame pairs and its stored labels; with ``[library] match = "regions"`` (the default)
+        also the ``span`` of the query that aligned with it and, for a region, its ``box``.
+        ``where`` filters on library metadata, ``label`` on the videos' ImageNet labels (all
+        of them). ``show_progress`` applies to building the model on first use. The result is
+        a list (:class:`avajams.display.Matches`) that a notebook shows as a table with the
+        aligned frames.
         """
         self._get_embedder(show_progress)
         self.open_library(readonly=True)  # fail before embedding when there is no library
+        if self.config.library.match == "regions":
+            found = self._match_regions(video, self.embed_video, k=k, where=where, label=label)
+            return Matches(found, query=video)
         times, vectors = self._embedded(video)
-        return Matches(self.match_vectors(times, vectors, k=k, where=where), query=video)
+        return Matches(
+            self.match_vectors(times, vectors, k=k, where=where, label=label), query=video
+        )
+
+    def match_with_labels(
+        self,
+        video: str | os.PathLike[str],
+        k: int = 5,
+        where: Mapping[str, Any] | None = None,
+        *,
+        label: str | Sequence[str] | None = None,
+        show_progress: bool | None = None,
+    ) -> LabelledMatches:
+        """:meth:`match`, plus the query's own labels, from the same sampled frames (none
+        when labels are off)."""
+        self._get_embedder(show_progress)
+        self._get_labeller(show_progress)
+        self.open_library(readonly=True)  # fail before embedding when there is no library
+        times, vectors, labels = self._embed_and_label(video, label=True)
+        if self.config.library.match == "regions":
+            matches = self._match_regions(
+                video, lambda _: (times, vectors), k=k, where=where, label=label
+            )
+        else:
+            matches = self.match_vectors(times, vectors, k=k, where=where, label=label)
+        return LabelledMatches(labels, Matches(matches, query=video))
+
+    def _match_regions(
+        self,
+        video: str | os.PathLike[str],
+        embed_video: Callable[
+            [str | os.PathLike[str]], tuple[NDArray[np.float64], NDArray[np.float32]]
+        ],
+        *,
+        k: int,
+        where: Mapping[str, Any] | None,
+        label: str | Sequence[str] | None,
+    ) -> list[Match]:
+        """The whole frame and the regions of ``video`` aligned with the library
+        (``match = "regions"``; see avajams/_match.py)."""
+        from avajams._match import query_tracks
+
+        tracks = query_tracks(
+            video, self.sampler, self.embedder, embed_video, batch_size=self.batch_size
+        )
+        library = self.open_library(readonly=True)
+        return library.search_tracks(
+            tracks, k=k, where=dict(where) if where is not None else None, label=label
+        )
 
     def match_vectors(
         self,
@@ -400,12 +605,28 @@ class Pipeline:
         vectors: NDArray[np.float32],
         k: int = 5,
         where: Mapping[str, Any] | None = None,
+        *,
+        label: str | Sequence[str] | None = None,
     ) -> Matches:
         """:meth:`match` for a video already embedded (``times``, ``vectors`` from
-        :meth:`embed_video`): re-matching with other options never re-embeds it."""
+        :meth:`embed_video`): re-matching with other options never re-embeds it.
+
+        Whole frames only (without the pixels there are no regions to look in): with
+        ``match = "regions"`` they are aligned in time (span, no box)."""
         from avajams.embedding import video_signature
 
         library = self.open_library(readonly=True)
+        if self.config.library.match == "regions":
+            from avajams.index import QueryTrack
+
+            return Matches(
+                library.search_tracks(
+                    [QueryTrack(vectors, times)],
+                    k=k,
+                    where=dict(where) if where is not None else None,
+                    label=label,
+                )
+            )
         signature = video_signature(vectors, method=self.config.library.signature)
         found = library.search(
             signature,
@@ -413,6 +634,7 @@ class Pipeline:
             where=dict(where) if where is not None else None,
             query_frames=vectors,
             query_times=times,
+            label=label,
         )
         return Matches(found)
 
@@ -424,14 +646,17 @@ class Pipeline:
         k: int = 3,
         matches: Sequence[Match] | None = None,
         expected: str | os.PathLike[str] | None = None,
+        query_labels: VideoLabels | None = None,
     ) -> Path:
         """Write the match report picture (see :func:`avajams.report.write_report`) to ``out``;
-        ``expected``, when the right answer is known, marks it."""
+        ``expected``, when the right answer is known, marks it. Without ``matches`` the video
+        is matched (and labelled, when labels are on) first."""
         from avajams.report import write_report
 
         if matches is None:
-            matches = self.match(video, k=k)
-        return write_report(video, matches, out, expected=expected).path
+            result = self.match_with_labels(video, k=k)
+            matches, query_labels = result.matches, result.query
+        return write_report(video, matches, out, expected=expected, query_labels=query_labels).path
 
     def build_mashup(self) -> Mashup:
         """The configured :class:`avajams.Mashup` (built once)."""

@@ -9,17 +9,19 @@ than read; this is the picture behind ``avajams match --report``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from PIL import Image, ImageDraw, ImageFont
 
-from avajams.errors import OutputPathError, VideoDecodeError, VideoNotFoundError
+from avajams.errors import OutputPathError, VideoDecodeError, VideoError
+from avajams.labels import shared_labels
 
 if TYPE_CHECKING:
-    from avajams.index import AlignedPair, Match
+    from avajams.index import AlignedPair, Box, Match
+    from avajams.labels import VideoLabels
 
 __all__ = ["Report", "Tile", "grab_frames", "write_report"]
 
@@ -27,10 +29,13 @@ _BACKGROUND = (24, 24, 28)
 _TEXT = (245, 245, 245)
 _SECONDARY = (205, 205, 215)  # still high contrast on the background
 _MISSING = (70, 40, 40)
+_BOX = (255, 210, 0)  # the region of the query frame a match was found in
 _RIGHT = (80, 220, 110)  # the right answer's frame and badge
 _WRONG = (240, 110, 100)
 _MARGIN = 12
-_HEADER = 80
+_HEADER = 98
+_LABELS_LINE = 18  # the header's "you show: ..." line, when the query has labels
+_SPAN_LINE = 18  # each row's room for "you a-b s = match c-d s" below labels
 _LABEL_WIDTH = 240
 _CAPTION = 24
 _PAIR_GAP = 14
@@ -40,10 +45,12 @@ _ROW_GAP = 14
 _MARK = 5
 
 _LEGEND = (
-    "score: how alike your video's frames are to the match's best-aligned frames "
-    "(0 = unrelated, 1 = the same picture); rows best first",
-    "each pair: one of your frames beside the match's frame most like it; "
+    "score: how clearly the match is in your video (0 = unrelated, near 1 = a long stretch "
+    "of the same pictures); rows best first",
+    "each pair: one of your frames beside the match's frame aligned with it; "
     "sim: how alike the two are",
+    "you a-b s = match c-d s: the stretch of your video that aligned, and where it is in the "
+    "match; yellow box: the part of your frame it was found in",
 )
 
 
@@ -90,23 +97,22 @@ def grab_frames(path: str | os.PathLike[str], times: Iterable[float]) -> dict[fl
     The frame for ``t`` is the last one whose timestamp is at or before ``t`` (the frame on
     screen at ``t``); times past the end get the last frame.
     """
-    import av
+    from avajams.media import decode, open_video, pyav_errors
 
     wanted = sorted(set(times))
     found: dict[float, Image.Image] = {}
     if not wanted:
         return found
     source = os.fspath(path)
-    if not os.path.isfile(source):
-        raise VideoNotFoundError(f"{source} does not exist; check the path", path=source)
     try:
-        with av.open(source) as container:
-            stream = container.streams.video[0]
+        with open_video(source) as (container, stream):
             stream.thread_type = "AUTO"
-            start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+            tb = stream.time_base or 0
+            start = float(stream.start_time * tb) if stream.start_time else 0.0
             previous: Image.Image | None = None
             index = 0
-            for frame in container.decode(stream):
+            frames: Iterator[Any] = decode(container, stream)  # PyAV's to_image is untyped
+            for frame in frames:
                 t = (frame.time if frame.time is not None else 0.0) - start
                 while index < len(wanted) and wanted[index] < t - 1e-6:
                     found[wanted[index]] = previous if previous is not None else frame.to_image()
@@ -117,23 +123,40 @@ def grab_frames(path: str | os.PathLike[str], times: Iterable[float]) -> dict[fl
             while index < len(wanted) and previous is not None:
                 found[wanted[index]] = previous
                 index += 1
-    except (av.FFmpegError, IndexError) as exc:
+    except pyav_errors() as exc:
         raise VideoDecodeError(
             f"cannot read frames of {source} for the report: {exc}", path=source
         ) from exc
     return found
 
 
+def _placement(image: Image.Image, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Where :func:`_fit` puts ``image`` inside a tile of ``size``: (left, top, width, height)."""
+    scale = min(size[0] / image.width, size[1] / image.height)
+    w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+    return (size[0] - w) // 2, (size[1] - h) // 2, w, h
+
+
 def _fit(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """``image`` letterboxed into ``size``, aspect ratio kept."""
     canvas = Image.new("RGB", size, (0, 0, 0))
-    scale = min(size[0] / image.width, size[1] / image.height)
-    w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
-    canvas.paste(
-        image.convert("RGB").resize((w, h), Image.Resampling.BILINEAR),
-        ((size[0] - w) // 2, (size[1] - h) // 2),
-    )
+    x, y, w, h = _placement(image, size)
+    canvas.paste(image.convert("RGB").resize((w, h), Image.Resampling.BILINEAR), (x, y))
     return canvas
+
+
+def _box_on_tile(
+    image: Image.Image, size: tuple[int, int], origin: tuple[int, int], box: Box
+) -> tuple[int, int, int, int]:
+    """The pixel rectangle (inclusive) of ``box`` (fractions of ``image``) on its tile."""
+    x, y, w, h = _placement(image, size)
+    left, top = origin[0] + x, origin[1] + y
+    return (
+        left + round(box[0] * w),
+        top + round(box[1] * h),
+        left + max(round(box[0] * w) + 1, round(box[2] * w) - 1),
+        top + max(round(box[1] * h) + 1, round(box[3] * h) - 1),
+    )
 
 
 def _clip(text: str, limit: int) -> str:
@@ -165,15 +188,31 @@ def _tick(draw: ImageDraw.ImageDraw, at: tuple[int, int], *, right: bool) -> Non
 
 
 def _top_pairs(match: Match, pairs: int) -> list[AlignedPair]:
-    best = sorted(match.aligned, key=lambda p: -p.similarity)[:pairs]
+    """The best pairs to show: the most similar ones, from the aligned span when there is one."""
+    pool = list(match.aligned)
+    span = match.span
+    if span is not None:
+        inside = [
+            p for p in pool if span.query_start - 1e-6 <= p.query_time <= span.query_end + 1e-6
+        ]
+        pool = inside or pool
+    best = sorted(pool, key=lambda p: -p.similarity)[:pairs]
     return sorted(best, key=lambda p: p.query_time)
 
 
-def report_size(rows: int, pairs: int, tile_size: tuple[int, int] = (160, 120)) -> tuple[int, int]:
-    """The picture's (width, height) for ``rows`` matches and ``pairs`` pairs per row."""
+def report_size(
+    rows: int,
+    pairs: int,
+    tile_size: tuple[int, int] = (160, 120),
+    *,
+    query_labels: bool = False,
+) -> tuple[int, int]:
+    """The picture's (width, height) for ``rows`` matches and ``pairs`` pairs per row
+    (``query_labels``: with the header line of the query's labels)."""
     tw, th = tile_size
     width = 2 * _MARGIN + _LABEL_WIDTH + pairs * (2 * tw + _INNER_GAP) + (pairs - 1) * _PAIR_GAP
-    height = _HEADER + rows * (th + _CAPTION + _ROW_GAP) + _MARGIN
+    header = _HEADER + (_LABELS_LINE if query_labels else 0)
+    height = header + rows * (th + _CAPTION + _SPAN_LINE + _ROW_GAP) + _MARGIN
     return width, height
 
 
@@ -186,6 +225,7 @@ def write_report(
     tile_size: tuple[int, int] = (160, 120),
     expected: str | os.PathLike[str] | None = None,
     query_name: str | None = None,
+    query_labels: VideoLabels | None = None,
 ) -> Report:
     """Draw the contact sheet for ``matches`` of ``query`` into the PNG file ``out``.
 
@@ -194,7 +234,9 @@ def write_report(
     missing gets grey placeholder tiles rather than failing the report. ``expected``, the
     music video known to be the right answer (as in the demo), gets its row framed in green
     (and a best match that is not it says so). ``query_name`` is the name the title gives the
-    query (default: its file name).
+    query (default: its file name). Each match's ImageNet labels (``Match.labels``) are
+    written under its scores; with ``query_labels`` the header says what the query shows and
+    each row the labels both videos show.
     """
     if pairs < 1:
         raise ValueError(f"pairs must be at least 1, got {pairs}")
@@ -210,11 +252,14 @@ def write_report(
     for match, row in zip(matches, chosen, strict=True):
         try:
             frames = grab_frames(match.path, (p.music_time for p in row)) if match.path else {}
-        except (VideoNotFoundError, VideoDecodeError):
+        except VideoError:  # a music file gone or unreadable: its tiles stay empty
             frames = {}
         music_frames.append(frames)
 
-    width, height = report_size(max(1, len(matches)), pairs, tile_size)
+    width, height = report_size(
+        max(1, len(matches)), pairs, tile_size, query_labels=query_labels is not None
+    )
+    header = _HEADER + (_LABELS_LINE if query_labels is not None else 0)
     sheet = Image.new("RGB", (width, height), _BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     title_font, name_font, score_font, font = _font(19), _font(15), _font(20), _font(14)
@@ -223,6 +268,10 @@ def write_report(
     draw.text((_MARGIN, 8), title, fill=_TEXT, font=title_font)
     for i, line in enumerate(_LEGEND):
         draw.text((_MARGIN, 34 + 18 * i), line, fill=_SECONDARY, font=font)
+    if query_labels is not None:
+        shown = ", ".join(query_labels.names()[:6]) or "(nothing recognised)"
+        you = f"you show: {shown}   (ImageNet labels of your frames)"
+        draw.text((_MARGIN, 34 + 18 * len(_LEGEND)), you, fill=_TEXT, font=font)
     tw, th = tile_size
     right = Path(expected).resolve() if expected is not None else None
     right_row = next(
@@ -231,9 +280,9 @@ def write_report(
     )
     tiles: list[Tile] = []
     if not matches:
-        draw.text((_MARGIN, _HEADER), "no matches: the library is empty", fill=_TEXT, font=font)
+        draw.text((_MARGIN, header), "no matches: the library is empty", fill=_TEXT, font=font)
     for r, (match, row) in enumerate(zip(matches, chosen, strict=True)):
-        top = _HEADER + r * (th + _CAPTION + _ROW_GAP)
+        top = header + r * (th + _CAPTION + _SPAN_LINE + _ROW_GAP)
         name = Path(match.path).name if match.path else match.key
         title = _clip_to_width(draw, f"#{r + 1}  {name}", name_font, _LABEL_WIDTH - _MARGIN)
         draw.text((_MARGIN, top), title, fill=_TEXT, font=name_font)
@@ -260,6 +309,27 @@ def write_report(
             draw.text((_MARGIN + 20, top + 82), "not the right answer", fill=_WRONG, font=name_font)
         elif match.path and match.key != match.path:
             draw.text((_MARGIN, top + 82), _clip(match.key, 30), fill=_SECONDARY, font=font)
+        bottom = top + th + _CAPTION + _SPAN_LINE  # the row's text ends above the next row
+        column = _LABEL_WIDTH - _MARGIN
+        text_y = top + 104
+        if match.labels and text_y + 18 <= bottom:
+            names = ", ".join(label.name for label in match.labels[:4])
+            shows = _clip_to_width(draw, f"shows: {names}", font, column)
+            draw.text((_MARGIN, text_y), shows, fill=_SECONDARY, font=font)
+            text_y += 18
+        shared = shared_labels(query_labels.video, match.labels) if query_labels else ()
+        if shared and text_y + 18 <= bottom:
+            both = _clip_to_width(draw, f"both show: {', '.join(shared)}", font, column)
+            draw.text((_MARGIN, text_y), both, fill=_RIGHT, font=font)
+            text_y += 18
+        if match.span is not None and text_y + 18 <= bottom:  # where: in time, in the box
+            s = match.span
+            where = f"you {s.query_start:.1f}-{s.query_end:.1f}s = "
+            where += f"match {s.music_start:.1f}-{s.music_end:.1f}s"
+            where += " in the box" if match.box is not None else ""
+            colour = _BOX if match.box is not None else _TEXT
+            where = _clip_to_width(draw, where, font, column)
+            draw.text((_MARGIN, text_y), where, fill=colour, font=font)
         if not row:
             draw.text(
                 (_MARGIN + _LABEL_WIDTH, top + th // 2), "no aligned frames", fill=_TEXT, font=font
@@ -278,6 +348,9 @@ def write_report(
                 box = (x, top, x + tw, top + th)
                 if image is not None:
                     sheet.paste(_fit(image, tile_size), box[:2])
+                    if role == "query" and match.box is not None:
+                        rect = _box_on_tile(image, tile_size, (x, top), match.box)
+                        draw.rectangle(rect, outline=_BOX, width=2)
                 else:
                     draw.rectangle((x, top, x + tw - 1, top + th - 1), fill=_MISSING)
                     draw.text(

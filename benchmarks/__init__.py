@@ -47,7 +47,13 @@ BENCHMARKS: dict[str, Benchmark] = {
             "embedding",
             "benchmarks.embedding_bench",
             "run",
-            "Inception v3 images/s by batch and threads; fraction of the fp32 limit",
+            "Inception v3 and EfficientNet-Lite0 images/s; fraction of each one's fp32 limit",
+        ),
+        Benchmark(
+            "retrieval",
+            "benchmarks.retrieval_bench",
+            "run",
+            "recall@1 per transformation: Inception v3 vs EfficientNet-Lite0",
         ),
         Benchmark(
             "e2e",
@@ -60,6 +66,12 @@ BENCHMARKS: dict[str, Benchmark] = {
             "benchmarks.e2e_bench",
             "run_overlap",
             "indexing time vs embedding-only time on the same frames",
+        ),
+        Benchmark(
+            "labels",
+            "benchmarks.e2e_bench",
+            "run_labels",
+            "indexing time with the ImageNet labeller beside the embedder vs without",
         ),
         Benchmark("index", "benchmarks.index_bench", "run", "library add/search speed and recall"),
         Benchmark("render", "benchmarks.render_bench", "run", "mashup rendering speed"),
@@ -80,6 +92,18 @@ BENCHMARKS: dict[str, Benchmark] = {
             "benchmarks.web_bench",
             "run",
             "avajams serve: upload to result page, RSS during a big upload, health p99",
+        ),
+        Benchmark(
+            "scale",
+            "benchmarks.scale_bench",
+            "run",
+            "local pipeline vs Ray on 1 and 2 nodes; decode cost per core; fp16; GPU rows",
+        ),
+        Benchmark(
+            "quality",
+            "benchmarks.quality_bench",
+            "run",
+            "finding music videos in real footage: recall per transformation, today vs regions",
         ),
     )
 }

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -143,23 +144,42 @@ def ort_matmul_flops_per_second(threads: int, n: int = 2048, repeats: int = 3) -
     return 2.0 * n**3 / fastest
 
 
-def model_flops(model: str | os.PathLike[str] | Any, batch: int = 1) -> dict[str, float]:
+def model_flops(
+    model: str | os.PathLike[str] | Any,
+    batch: int = 1,
+    *,
+    input_shape: Sequence[int] | None = None,
+    pinned: Mapping[str, Sequence[int]] | None = None,
+) -> dict[str, float]:
     """FLOPs per image (2 x multiply-adds of Conv, MatMul, Gemm), shapes inferred at ``batch``.
 
     ``model`` is a path or an ``onnx.ModelProto``; dynamic input dimensions are set to
-    ``batch``. Returns ``{"total": ..., "Conv": ..., "MatMul": ..., "Gemm": ...}``.
+    ``batch``, or all of them to ``input_shape``. ``pinned`` gives the shape of tensors that
+    shape inference cannot work out (a crop whose offsets are computed in the graph).
+    Returns ``{"total": ..., "Conv": ..., "MatMul": ..., "Gemm": ...}``.
     """
     import onnx
+    from onnx import TensorProto, helper
 
+    if input_shape is not None:
+        batch = int(input_shape[0])
     if isinstance(model, (str, os.PathLike)):
         proto = onnx.load(os.fspath(model))
     else:  # a copy: never touch the caller's
         proto = onnx.ModelProto.FromString(model.SerializeToString())
     for value in proto.graph.input:
-        for dim in value.type.tensor_type.shape.dim:
-            if not dim.HasField("dim_value"):
+        dims = value.type.tensor_type.shape.dim
+        for i, dim in enumerate(dims):
+            if input_shape is not None:
+                dim.Clear()
+                dim.dim_value = int(input_shape[i])
+            elif not dim.HasField("dim_value"):
                 dim.Clear()
                 dim.dim_value = batch
+    for name, shape_ in (pinned or {}).items():
+        proto.graph.value_info.append(
+            helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape_))
+        )
     inferred = onnx.shape_inference.infer_shapes(proto, strict_mode=False)
     shapes: dict[str, list[int]] = {}
     for value in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:

@@ -109,6 +109,15 @@ def library_videos(quick: bool, count: int | None = None) -> list[Path]:
     return [photo_video(i, s.duration, s.shot_seconds) for i in range(n)]
 
 
+#: Where each library video's two query clips start, as fractions of its duration.
+QUERY_STARTS = (0.15, 0.55)
+
+
+def query_length(quick: bool) -> float:
+    """Seconds of each query clip."""
+    return 6.0 if quick else 12.0
+
+
 def query_clips(quick: bool) -> list[tuple[Path, int]]:
     """User-like clips cut from the library videos: ``(clip, index of its source video)``.
 
@@ -118,10 +127,10 @@ def query_clips(quick: bool) -> list[tuple[Path, int]]:
 
     s = spec(quick)
     videos = library_videos(quick)
-    length = 6.0 if quick else 12.0
+    length = query_length(quick)
     out: list[tuple[Path, int]] = []
     for i, source in enumerate(videos):
-        for j, start in enumerate((s.duration * 0.15, s.duration * 0.55)):
+        for j, start in enumerate(s.duration * f for f in QUERY_STARTS):
             zoom = 1.15 + 0.1 * j
             name = f"query{i}_{j}_from_{source.stem}_{length:g}s_zoom{zoom:g}.mp4"
             path = cache_dir() / name

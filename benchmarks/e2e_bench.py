@@ -39,11 +39,18 @@ def _count(quick: bool) -> int:
 
 
 def avajams_index(
-    paths: list[Path], embedder: Any, library_dir: Path, *, decode_threads: int | None = None
+    paths: list[Path],
+    embedder: Any,
+    library_dir: Path,
+    *,
+    decode_threads: int | None = None,
+    labeller: Any = False,
 ) -> tuple[Any, dict[str, NDArray[np.float32]]]:
     """``Pipeline.index`` into a fresh library; returns the summary and ``{path: signature}``.
 
-    ``decode_threads`` overrides ``[sampler] threads`` (FFmpeg threads per video)."""
+    ``decode_threads`` overrides ``[sampler] threads`` (FFmpeg threads per video). Labels are
+    off unless ``labeller`` (a :class:`avajams.Labeller`) is given: these benchmarks measure
+    the embedding pipeline; ``labels`` measures what the labeller adds."""
     from avajams import Pipeline, PipelineConfig
     from avajams.index import content_hash
 
@@ -53,7 +60,7 @@ def avajams_index(
     if decode_threads is not None:
         sampler = config.sampler.model_copy(update={"threads": decode_threads})
         config = config.model_copy(update={"sampler": sampler})
-    with Pipeline(config, embedder=embedder, library=library_dir) as pipeline:
+    with Pipeline(config, embedder=embedder, library=library_dir, labeller=labeller) as pipeline:
         summary = pipeline.index(paths, show_progress=False)
         if not summary.ok:
             raise RuntimeError(f"avajams failed to index: {summary.failed}")
@@ -128,6 +135,52 @@ def run(quick: bool) -> dict[str, Any]:
             "signature_cosine_avajams_vs_original_min": round_sig(min(cosines)),
         },
         "targets": [target("e2e indexing speedup vs original-style", speedup, ">= 3")],
+        "avajams_stage_seconds": {k: round_sig(v) for k, v in summary.timings.items()},
+    }
+
+
+def run_labels(quick: bool) -> dict[str, Any]:
+    """Indexing with the labeller beside the embedder vs without it, same videos."""
+    from avajams import Labeller
+
+    paths, embedder, seconds = _setup(quick)
+    labeller = Labeller()
+    labeller.probabilities(np.zeros((2, 299, 299, 3), np.uint8))  # session made beforehand
+    work = _media.scratch_dir("labels-")
+    repeats = 2 if quick else 3
+    off: list[Timing] = []
+    on: list[Timing] = []
+    summaries = []
+    for _ in range(repeats):  # interleaved: noise lands on both cases
+        log("labels: Pipeline.index without labels")
+        off.append(timed(lambda: avajams_index(paths, embedder, work / "off"))[0])
+        log("labels: Pipeline.index with the labeller")
+        t, (summary, _) = timed(
+            lambda: avajams_index(paths, embedder, work / "on", labeller=labeller)
+        )
+        on.append(t)
+        summaries.append(summary)
+    off_best, on_best = best(off), best(on)
+    summary = summaries[on.index(on_best)]
+    overhead = ratio(on_best.wall, off_best.wall)
+    label_s = summary.timings.get("label", 0.0)
+    return {
+        "description": "indexing time with ImageNet labels (EfficientNet-Lite0 beside "
+        "Inception v3) vs without",
+        "params": {"videos": len(paths), "frames": summary.frames, "repeats": repeats},
+        "rows": [
+            _row("Pipeline.index, labels off", off_best, summary.frames, seconds),
+            _row("Pipeline.index, labels on", on_best, summary.frames, seconds),
+        ],
+        "ratios": {
+            "labels_on_over_off_wall": round_sig(overhead),
+            "labels_on_over_off_cpu": round_sig(ratio(on_best.cpu, off_best.cpu)),
+            "labeller_seconds_in_best_run": round_sig(label_s),
+            "labeller_share_of_embed_time": round_sig(
+                ratio(label_s, summary.timings.get("embed", 0.0))
+            ),
+        },
+        "targets": [target("indexing time with labels / without", overhead, "<= 1.10")],
         "avajams_stage_seconds": {k: round_sig(v) for k, v in summary.timings.items()},
     }
 

@@ -386,11 +386,15 @@ def classify(run: Run, err: str, out: str) -> str:
     if code == 0:
         if "--json" in run.argv:
             try:
-                json.loads(out)
+                json.loads(out, parse_constant=_not_json)
             except ValueError:
                 return "traceback"  # invalid JSON (NaN) counts as a broken result
         return "ok"
     return "typed error" if errors else "traceback"
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def write_config(path: Path, library: Path) -> Path:

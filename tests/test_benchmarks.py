@@ -31,13 +31,17 @@ def test_registry_names_the_issue_benchmarks() -> None:
     assert list(benchmarks.BENCHMARKS) == [
         "sampling",
         "embedding",
+        "retrieval",
         "e2e",
         "overlap",
+        "labels",
         "index",
         "render",
         "cuts",
         "cheap_inference",
         "web",
+        "scale",
+        "quality",
     ]
     for bench in benchmarks.BENCHMARKS.values():
         assert bench.module.startswith("benchmarks.")
@@ -57,7 +61,17 @@ def test_select_unknown_name_lists_the_choices() -> None:
 
 def test_own_benchmark_modules_import_and_expose_their_function() -> None:
     # index_bench / render_bench belong to other parts; ours must resolve without running
-    for name in ("sampling", "embedding", "e2e", "overlap", "cheap_inference", "web"):
+    for name in (
+        "sampling",
+        "embedding",
+        "retrieval",
+        "e2e",
+        "overlap",
+        "labels",
+        "cheap_inference",
+        "web",
+        "quality",
+    ):
         assert callable(benchmarks.BENCHMARKS[name].load())
 
 
@@ -346,6 +360,68 @@ def test_model_flops_counts_conv_matmul_gemm_per_image(batch: int) -> None:
     assert flops["MatMul"] == 2 * 5 * 8
     assert flops["Gemm"] == 2 * 4 * 5
     assert flops["total"] == flops["Conv"] + flops["MatMul"] + flops["Gemm"]
+
+
+def test_model_flops_with_input_shape_and_pinned_tensors() -> None:
+    from onnx import TensorProto, helper, numpy_helper
+
+    # a crop whose offsets are computed in the graph: shape inference cannot follow it
+    inits = [
+        numpy_helper.from_array(np.zeros((8, 3, 3, 3), np.float32), "w"),
+        numpy_helper.from_array(np.array([2, 2], np.int64), "two"),
+        numpy_helper.from_array(np.array([4, 4], np.int64), "four"),
+        numpy_helper.from_array(np.array([2, 3], np.int64), "axes"),
+    ]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["hw"], start=2, end=4),
+        helper.make_node("Sub", ["hw", "four"], ["margin"]),
+        helper.make_node("Div", ["margin", "two"], ["starts"]),
+        helper.make_node("Add", ["starts", "four"], ["ends"]),
+        helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["crop"]),
+        helper.make_node("Conv", ["crop", "w"], ["y"]),  # (N, 8, 2, 2)
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "crop",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, 2, 2])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(ValueError, match="no static shape"):
+        _flops.model_flops(model, input_shape=(2, 3, 10, 12))
+    flops = _flops.model_flops(model, input_shape=(2, 3, 10, 12), pinned={"crop": (2, 3, 4, 4)})
+    assert flops["Conv"] == 2 * (8 * 2 * 2 * 3 * 3 * 3)
+
+
+# --- retrieval helpers ------------------------------------------------------------------------
+
+
+def test_recall_counts_video_and_frame_hits() -> None:
+    from benchmarks.retrieval_bench import recall
+
+    eye = np.eye(6, dtype=np.float32)
+    library = [eye[:3], eye[3:]]  # video 0: frames 0-2, video 1: frames 3-5
+    queries = [
+        (eye[[3, 4]], 1, np.array([0, 1])),  # right video, right frames
+        (eye[[0, 5]], 1, np.array([0, 2])),  # a signature tie goes to video 0: a miss
+        (eye[[2]], 0, np.array([0])),  # right video, two seconds off: not a frame hit
+    ]
+    video, frame = recall(library, queries)
+    assert video == pytest.approx(2 / 3)
+    assert frame == pytest.approx(3 / 5)
+
+
+def test_transforms_keep_shape_and_change_the_frames() -> None:
+    from benchmarks.retrieval_bench import TRANSFORMS
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 40, 30, 3), dtype=np.uint8)
+    for name, transform in TRANSFORMS.items():
+        out = transform(images)
+        assert out.shape == images.shape, name
+        assert out.dtype == np.uint8, name
+        assert not np.array_equal(out, images), name
 
 
 # --- cheap inference helpers ------------------------------------------------------------------

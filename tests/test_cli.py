@@ -94,9 +94,10 @@ def test_index_match_mashup_end_to_end(
     assert code == 0, err
     assert "3 added" in out
     # standard error is not a terminal: no bars, but a plain line per video (and frame counts
-    # every 10 s) so a log shows progress
+    # every 10 s) so a log shows progress; the labeller's model may be built on first use
     assert "\r" not in err
-    assert [line for line in err.splitlines() if not line.startswith("avajams: frames ")] == [
+    one_off = ("avajams: frames ", "avajams: warning: building the EfficientNet-Lite0 model")
+    assert [line for line in err.splitlines() if not line.startswith(one_off)] == [
         "avajams: videos 1/3",
         "avajams: videos 2/3",
         "avajams: videos 3/3",
@@ -160,7 +161,8 @@ def test_match_report_picture(
         assert image.format == "PNG"
         from avajams.report import report_size
 
-        assert image.size == report_size(3, 4)
+        # labels are on by default: the header also says what the query shows
+        assert image.size == report_size(3, 4, query_labels=True)
 
 
 def test_runtime_errors_exit_1_with_one_line(

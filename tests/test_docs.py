@@ -98,7 +98,7 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 def test_cli_reference_covers_every_command_and_option() -> None:
     text = (DOCS / "cli.md").read_text(encoding="utf-8")
     commands = _subparsers(build_parser())
-    assert {"index", "match", "mashup", "model", "demo", "info"} <= set(commands)
+    assert {"index", "match", "labels", "mashup", "model", "demo", "info"} <= set(commands)
     for name, parser in commands.items():
         assert f"## `avajams {name}" in text, name
         nested = _subparsers(parser)
@@ -115,12 +115,19 @@ def test_cli_json_schema_is_documented() -> None:
     import json
 
     example = json.loads(_blocks(DOCS / "cli.md", "json")[0])
-    assert set(example) == {"schema", "query", "library", "matches", "report"}
+    assert set(example) == {"schema", "query", "library", "matches", "query_labels", "report"}
     match = example["matches"][0]
     assert set(match) == {
-        "rank", "key", "path", "score", "signature_score", "metadata", "aligned",
+        "rank", "key", "path", "score", "signature_score", "metadata", "aligned", "labels",
+        "shared_labels", "span", "box",
     }  # fmt: skip
     assert set(match["aligned"][0]) == {"query_time", "music_time", "similarity"}
+    assert set(match["labels"][0]) == {"name", "probability"}
+    assert set(example["query_labels"]) == {"labeller", "video"}
+    assert set(match["span"]) == {
+        "query_start", "query_end", "music_start", "music_end", "similarity", "frames", "speed",
+    }  # fmt: skip
+    assert len(match["box"]) == 4
     from avajams.cli.match import JSON_SCHEMA_VERSION
 
     assert example["schema"] == JSON_SCHEMA_VERSION

@@ -5,7 +5,7 @@ thread, process or file descriptor.
 Hypothesis picks a clip (MP4, fast-start MP4 with sound, MPEG-TS) and one to three mutations:
 truncation, bit flips anywhere or in the header, a zeroed MP4 box, a box whose size field lies,
 a zeroed or flipped stretch of bytes. The normal suite runs a fixed, derandomised set of
-examples in seconds; ``pytest -m fuzz`` runs a long random campaign
+examples (100) in seconds; ``pytest -m fuzz`` runs a long random campaign
 (``AVAJAMS_FUZZ_EXAMPLES``, default 500).
 """
 
@@ -86,15 +86,19 @@ def mutations(draw: st.DrawFn, data: bytes) -> list[Spec]:
     chosen: list[Spec] = []
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["truncate", "flip", "header", "zero", "box-zero", "box-size"]))
-        if kind == "truncate":
-            chosen.append((kind, draw(st.integers(0, n)), 0))
+        if kind == "truncate":  # near the end as often as near the start
+            at = draw(st.one_of(st.integers(0, n), st.integers(0, n).map(lambda x: n - x)))
+            chosen.append((kind, at, 0))
         elif kind in ("flip", "header"):  # the first 4 KB hold the container's description
             limit = 8 * (n if kind == "flip" else min(n, 4096)) - 1
             chosen += [
                 ("flip", draw(st.integers(0, limit)), 0) for _ in range(draw(st.integers(1, 8)))
             ]
         elif kind == "zero":
-            chosen.append((kind, draw(st.integers(0, n - 1)), draw(st.integers(1, 4096))))
+            start = draw(
+                st.one_of(st.integers(0, n - 1), st.integers(0, n - 1).map(lambda x: n - 1 - x))
+            )
+            chosen.append((kind, start, draw(st.integers(1, 4096))))
         elif boxes:
             offset, size, _ = draw(st.sampled_from(boxes))
             if kind == "box-zero":
@@ -214,7 +218,7 @@ def _fuzz(seeds: dict[str, bytes], pipe: Pipeline, tmp: Path, examples: int, fix
 def test_fuzz_damaged_clips(
     seeds: dict[str, bytes], pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    _fuzz(seeds, pipeline, tmp_path_factory.mktemp("fuzz"), examples=30, fixed=True)
+    _fuzz(seeds, pipeline, tmp_path_factory.mktemp("fuzz"), examples=100, fixed=True)
 
 
 @pytest.mark.fuzz

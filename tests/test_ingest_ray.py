@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ray_cluster import LocalCluster, entries, pids
+from ray_cluster import LocalCluster, cluster_for_tests, entries, pids
 
 from avajams import ClusterError, FrameSampler, Pipeline, PipelineConfig
 from avajams.config import RayExecutorConfig
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.ray
 def cluster() -> Iterator[LocalCluster]:
     import ray
 
-    nodes = LocalCluster([(1, 0), (1, 1)])
+    nodes = cluster_for_tests([(1, 0), (1, 1)])
     try:
         nodes.start()
         yield nodes
@@ -296,3 +296,17 @@ def test_executor_config_from_toml_and_the_command_line(tmp_path: Path) -> None:
     assert parser.parse_args(["index", "v"]).ray is None
     assert parser.parse_args(["index", "v", "--ray"]).ray == "auto"
     assert parser.parse_args(["index", "v", "--ray", "head:6379"]).ray == "head:6379"
+
+
+def test_gpu_actors_get_a_gpu_batch_size_unless_one_is_set() -> None:
+    from avajams.config import InceptionConfig
+    from avajams.ingest_ray import GPU_BATCH_SIZE, actor_embedder_config, driver_embedder_config
+
+    default = InceptionConfig(providers=("auto",))
+    assert actor_embedder_config(default, 0).batch_size == default.batch_size
+    assert actor_embedder_config(default, 1).batch_size == GPU_BATCH_SIZE
+    assert actor_embedder_config(default, 0.5).model_dump()["providers"] == ("auto",)
+    chosen = InceptionConfig(batch_size=48)
+    assert actor_embedder_config(chosen, 1).batch_size == 48
+    # the driver never embeds: it builds the model on the CPU only to read its id
+    assert driver_embedder_config(default).model_dump()["providers"] == ("CPUExecutionProvider",)

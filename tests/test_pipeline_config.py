@@ -266,3 +266,24 @@ def test_custom_backend_must_meet_its_protocol(section: str, kind: str, protocol
     pipe = Pipeline(PipelineConfig.from_mapping({section: {"kind": kind}}))
     with pytest.raises(ConfigError, match=f"not an avajams {protocol}"):
         _ = pipe.sampler if section == "sampler" else pipe.embedder
+
+
+def test_efficientnet_section_from_toml(tmp_path: Path) -> None:
+    import inspect
+
+    from avajams.embedding import OnnxEmbedder
+    from avajams.pipeline import EfficientNetConfig
+
+    path = tmp_path / "avajams.toml"
+    path.write_text(
+        '[embedder]\nkind = "efficientnet_lite0"\nbatch_size = 32\nthreads = 1\n'
+        'providers = ["CPUExecutionProvider"]\n'
+    )
+    config = PipelineConfig.load(path)
+    assert isinstance(config.embedder, EfficientNetConfig)
+    assert config.embedder.batch_size == 32
+    inspect.signature(OnnxEmbedder.efficientnet_lite0).bind(**config.embedder.build_options())
+    with pytest.raises(ConfigError, match="precision"):
+        PipelineConfig.from_mapping(
+            {"embedder": {"kind": "efficientnet_lite0", "precision": "int8"}}
+        )

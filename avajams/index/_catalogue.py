@@ -9,6 +9,7 @@ commit — nothing next to embedding the video that produced it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -48,9 +49,43 @@ CREATE TABLE frames (label INTEGER PRIMARY KEY, times BLOB NOT NULL, vectors BLO
 
 logger = logging.getLogger(__name__)
 
+#: Labels (added in avajams 0.2): created in new catalogues, and by the first writable open of
+#: an older one; a read-only handle on a library that has not got them reads "no labels".
+#: ``video_labels`` holds each video's top classes (one row each, searchable by name);
+#: ``frame_labels`` each sampled frame's top classes as indices into the labeller's names
+#: (kept in the ``labeller`` meta entry) with their probabilities.
+LABELS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS video_labels (
+    label INTEGER NOT NULL,
+    rank INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    probability REAL NOT NULL,
+    PRIMARY KEY (label, rank)
+);
+CREATE INDEX IF NOT EXISTS video_labels_name ON video_labels(name, probability);
+CREATE TABLE IF NOT EXISTS frame_labels (
+    label INTEGER PRIMARY KEY,
+    times BLOB NOT NULL,
+    classes BLOB NOT NULL,
+    probabilities BLOB NOT NULL
+);
+"""
+
 _SIG = np.dtype("<f4")
 _FRAME = np.dtype("<f2")
 _TIME = np.dtype("<f8")
+_CLASS = np.dtype("<u2")
+_PROB = np.dtype("<f4")
+
+
+@dataclass(frozen=True)
+class StoredLabels:
+    """One video's labels as stored: its top (name, probability) pairs and per-frame classes."""
+
+    video: list[tuple[str, float]]
+    times: NDArray[np.float64]
+    classes: NDArray[np.int64]  # (N, k) indices into the labeller's names
+    probabilities: NDArray[np.float32]  # (N, k)
 
 
 def corrupt_hint(path: Path) -> str:
@@ -187,6 +222,21 @@ class Catalogue:
             if not readonly:
                 self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
+        self.has_labels = False
+
+    def migrate(self) -> None:
+        """Bring an older catalogue up to this schema (adds the label tables); idempotent."""
+        with translate(self.path):
+            if not self.readonly and not self._labels_tables_exist():
+                self.conn.executescript(LABELS_SCHEMA)
+            self.has_labels = self._labels_tables_exist()
+
+    def _labels_tables_exist(self) -> bool:
+        rows = self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name IN ('video_labels', 'frame_labels')"
+        ).fetchall()
+        return len(rows) == 2
 
     @staticmethod
     def _connect_readonly(path: Path) -> sqlite3.Connection:
@@ -247,21 +297,23 @@ class Catalogue:
                 try:
                     # no transaction needed: the file only becomes the catalogue when renamed
                     conn.execute("PRAGMA journal_mode=WAL")
-                    conn.executescript(SCHEMA)
+                    conn.executescript(SCHEMA + LABELS_SCHEMA)
                     conn.executemany(
                         "INSERT INTO meta(name, value) VALUES (?, ?)",
                         [(k, json.dumps(v)) for k, v in meta.items()],
                     )
                 finally:
                     conn.close()
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
+            with translate(path):  # an OSError (a full disk) becomes a LibraryError
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(tmp, path)
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
     def close(self) -> None:
         self.conn.close()
@@ -384,6 +436,7 @@ class Catalogue:
             old = self.conn.execute("SELECT label FROM videos WHERE key = ?", (row.key,)).fetchone()
             if old is not None:
                 self.conn.execute("DELETE FROM frames WHERE label = ?", (old[0],))
+                self._delete_labels(int(old[0]))
                 self.conn.execute("DELETE FROM videos WHERE key = ?", (row.key,))
             self.conn.execute(
                 "INSERT INTO videos(key, label, path, duration, content_hash, num_frames, "
@@ -417,8 +470,115 @@ class Catalogue:
             if old is None:
                 return None
             self.conn.execute("DELETE FROM frames WHERE label = ?", (old[0],))
+            self._delete_labels(int(old[0]))
             self.conn.execute("DELETE FROM videos WHERE key = ?", (key,))
         return int(old[0])
+
+    # -- labels -------------------------------------------------------------------------
+    def _delete_labels(self, label: int) -> None:
+        if self.has_labels:
+            self.conn.execute("DELETE FROM video_labels WHERE label = ?", (label,))
+            self.conn.execute("DELETE FROM frame_labels WHERE label = ?", (label,))
+
+    def put_labels(self, label: int, stored: StoredLabels) -> None:
+        """Replace the labels of video ``label`` (inside a transaction)."""
+        with translate(self.path):
+            self._delete_labels(label)
+            self.conn.executemany(
+                "INSERT INTO video_labels(label, rank, name, probability) VALUES (?, ?, ?, ?)",
+                [(label, rank, name, float(p)) for rank, (name, p) in enumerate(stored.video)],
+            )
+            self.conn.execute(
+                "INSERT INTO frame_labels(label, times, classes, probabilities) "
+                "VALUES (?, ?, ?, ?)",
+                (
+                    label,
+                    np.ascontiguousarray(stored.times, dtype=_TIME).tobytes(),
+                    np.ascontiguousarray(stored.classes, dtype=_CLASS).tobytes(),
+                    np.ascontiguousarray(stored.probabilities, dtype=_PROB).tobytes(),
+                ),
+            )
+
+    def get_labels(self, label: int) -> StoredLabels | None:
+        """The stored labels of video ``label``, or None when it has none."""
+        if not self.has_labels:
+            return None
+        with translate(self.path):
+            video = self.conn.execute(
+                "SELECT name, probability FROM video_labels WHERE label = ? ORDER BY rank",
+                (label,),
+            ).fetchall()
+            r = self.conn.execute(
+                "SELECT times, classes, probabilities FROM frame_labels WHERE label = ?", (label,)
+            ).fetchone()
+        if r is None:
+            return None
+        times = np.frombuffer(r[0], dtype=_TIME).astype(np.float64)
+        classes = np.frombuffer(r[1], dtype=_CLASS).astype(np.int64)
+        probs = np.frombuffer(r[2], dtype=_PROB).astype(np.float32)
+        n = len(times)
+        if n == 0 or len(classes) != len(probs) or len(classes) % n:
+            raise ValueError(f"labels of label {label}: {len(classes)} classes for {n} frames")
+        k = len(classes) // n
+        return StoredLabels(
+            [(str(a), float(b)) for a, b in video],
+            times,
+            classes.reshape(n, k),
+            probs.reshape(n, k),
+        )
+
+    def video_labels(self, labels: Sequence[int]) -> dict[int, list[tuple[str, float]]]:
+        """The top (name, probability) pairs of each video in ``labels`` that has them."""
+        out: dict[int, list[tuple[str, float]]] = {}
+        if not self.has_labels:
+            return out
+        with translate(self.path):
+            for i in range(0, len(labels), 500):
+                chunk = [int(x) for x in labels[i : i + 500]]
+                marks = ",".join("?" * len(chunk))
+                for label, name, p in self.conn.execute(
+                    f"SELECT label, name, probability FROM video_labels WHERE label IN ({marks}) "
+                    "ORDER BY label, rank",
+                    chunk,
+                ):
+                    out.setdefault(int(label), []).append((str(name), float(p)))
+        return out
+
+    def with_label(self, name: str, min_probability: float = 0.0) -> dict[int, float]:
+        """Videos whose top classes include ``name`` (at least ``min_probability``)."""
+        if not self.has_labels:
+            return {}
+        with translate(self.path):
+            rows = self.conn.execute(
+                "SELECT label, probability FROM video_labels WHERE name = ? AND probability >= ?",
+                (name, float(min_probability)),
+            ).fetchall()
+        return {int(label): float(p) for label, p in rows}
+
+    def unlabelled(self) -> list[str]:
+        """Keys of the videos without labels, sorted."""
+        with translate(self.path):
+            if not self.has_labels:
+                return [r[0] for r in self.conn.execute("SELECT key FROM videos ORDER BY key")]
+            return [
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT key FROM videos WHERE label NOT IN (SELECT label FROM frame_labels) "
+                    "ORDER BY key"
+                )
+            ]
+
+    def label_names(self) -> list[str]:
+        """Every label name some video has among its top classes, most videos first."""
+        if not self.has_labels:
+            return []
+        with translate(self.path):
+            return [
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT name FROM video_labels GROUP BY name ORDER BY count(*) DESC, name"
+                )
+            ]
 
     def count(self) -> int:
         with translate(self.path):

@@ -284,7 +284,7 @@ def write_soundtrack(music: VideoInfo, duration: float, out: Path, *, bit_rate: 
             for decoded in decode(source, stream):
                 if position is None and decoded.time is not None:
                     position = round((float(decoded.time) - music.start_time) * rate)
-                for frame in resampler.resample(decoded):  # type: ignore[arg-type]
+                for frame in resampler.resample(decoded):
                     samples: NDArray[np.float32] = frame.to_ndarray().astype(np.float32, copy=False)
                     if position is None:
                         position = 0
