@@ -107,7 +107,9 @@ def _signals_as_interrupts() -> Iterator[None]:
         if mask is not None and blocked & set(wanted):
             mask(signal.SIG_BLOCK, blocked & set(wanted))
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            # once terminating, a repeated signal must not kill the exit (tearing down big
+            # modules such as librosa's takes a moment) and change the exit status
+            signal.signal(signum, signal.SIG_IGN if raised else handler)
 
 
 def _one_line_warning(
