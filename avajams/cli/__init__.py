@@ -83,7 +83,13 @@ def _signals_as_interrupts() -> Iterator[None]:
     wanted = [getattr(signal, n) for n in names if hasattr(signal, n)]
     previous: dict[int, Any] = {}
 
+    raised = False
+
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        nonlocal raised
+        if raised:  # the clean-up the first one started is running: let it finish
+            return
+        raised = True
         raise Terminated(signum)
 
     try:
