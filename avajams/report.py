@@ -50,7 +50,7 @@ _LEGEND = (
     "each pair: one of your frames beside the match's frame aligned with it; "
     "sim: how alike the two are",
     "you a-b s = match c-d s: the stretch of your video that aligned, and where it is in the "
-    "match; yellow box: the part of your frame it was found in",
+    "match; in yellow, with a yellow box: found in that part of your frame",
 )
 
 
@@ -326,8 +326,7 @@ def write_report(
             s = match.span
             where = f"you {s.query_start:.1f}-{s.query_end:.1f}s = "
             where += f"match {s.music_start:.1f}-{s.music_end:.1f}s"
-            where += " in the box" if match.box is not None else ""
-            colour = _BOX if match.box is not None else _TEXT
+            colour = _BOX if match.box is not None else _TEXT  # yellow: found in the box
             where = _clip_to_width(draw, where, font, column)
             draw.text((_MARGIN, text_y), where, fill=colour, font=font)
         if not row:
