@@ -228,7 +228,8 @@ def make_photo_video(
     (default: the duration split evenly, one shot per photo) and cycle through the photos.
     ``audio="music"`` adds a seeded stereo :func:`music_track`. ``crf`` and ``preset`` are
     libx264's (``"ultrafast"`` for big benchmark media). Missing folders are made. Same
-    arguments, same pixels.
+    arguments, same pixels (at 320x240 and up: on tiny frames libx264 reads uninitialised
+    memory, so their encodes can differ by a few levels from run to run).
     """
     if not photos:
         raise ValueError("make_photo_video needs at least one photo")

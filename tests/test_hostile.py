@@ -266,16 +266,16 @@ class _StuckSampler:
 def test_f4_ctrl_c_stops_indexing_within_a_second_even_if_a_read_hangs(
     media: Path, tmp_path: Path
 ) -> None:
-    import _thread
-
     sampler = _StuckSampler()
     config = PipelineConfig.model_validate({"library": {"directory": str(tmp_path / "lib")}})
     try:
         with Pipeline(config, embedder=FakeEmbedder(dim=16), sampler=sampler) as pipe:  # type: ignore[arg-type]
 
             def interrupt() -> None:
+                # a real SIGINT at the main thread, as Ctrl-C delivers it (interrupt_main only
+                # sets a flag, which a main thread blocked in a wait would never look at)
                 if sampler.entered.wait(30):
-                    _thread.interrupt_main()
+                    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
             timer = threading.Thread(target=interrupt, daemon=True)
             timer.start()

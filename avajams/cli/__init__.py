@@ -14,6 +14,7 @@ import importlib
 import logging
 import signal
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
@@ -68,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: A repeated SIGTERM/SIGHUP this long after the first is raised again (see below).
+_RESIGNAL_SECONDS = 2.0
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM or SIGHUP, raised like Ctrl-C's KeyboardInterrupt so the same clean-up runs."""
 
@@ -84,12 +89,17 @@ def _signals_as_interrupts() -> Iterator[None]:
     previous: dict[int, Any] = {}
 
     raised = False
+    raised_at = 0.0
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
-        nonlocal raised
-        if raised:  # the clean-up the first one started is running: let it finish
-            return
-        raised = True
+        nonlocal raised, raised_at
+        now = time.monotonic()
+        if raised and now - raised_at < _RESIGNAL_SECONDS:
+            return  # the clean-up the first one started is running: let it finish
+        # Again after a while: a handler runs between any two bytecodes, also inside a
+        # __del__ or a weakref callback, where Python prints the exception and drops it, so
+        # the first Terminated may never have reached the command.
+        raised, raised_at = True, now
         raise Terminated(signum)
 
     try:
