@@ -340,6 +340,10 @@ class LibraryConfig(_Section):
     exact for small libraries and whenever hnswlib is not installed)."""
     signature: Literal["mean", "median"] = "mean"
     """How a video's frame vectors become its one signature vector."""
+    match: Literal["regions", "frames"] = "regions"
+    """How `match` compares a query: `regions` (the whole frame and the regions a video may
+    fill — picture-in-picture, a filmed screen, black bars — each aligned in time with the
+    candidates) or `frames` (whole frames only, each query frame's best match averaged)."""
 
     def resolved_directory(self) -> Path:
         """The library directory, defaults applied."""

@@ -12,7 +12,7 @@ embedder, library, mashup) are built lazily from it on first use. Indexing itsel
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -531,13 +531,18 @@ class Pipeline:
         """The ``k`` library videos most similar to ``video``, best first.
 
         Each :class:`avajams.Match` has its score (frame-level re-ranked), its best-aligned
-        frame pairs and its stored labels. ``where`` filters on library metadata, ``label`` on
-        the videos' ImageNet labels (all of them). ``show_progress`` applies to building the
-        model on first use. The result is a list (:class:`avajams.display.Matches`) that a
-        notebook shows as a table with the aligned frames.
+        frame pairs and its stored labels; with ``[library] match = "regions"`` (the default)
+        also the ``span`` of the query that aligned with it and, for a region, its ``box``.
+        ``where`` filters on library metadata, ``label`` on the videos' ImageNet labels (all
+        of them). ``show_progress`` applies to building the model on first use. The result is
+        a list (:class:`avajams.display.Matches`) that a notebook shows as a table with the
+        aligned frames.
         """
         self._get_embedder(show_progress)
         self.open_library(readonly=True)  # fail before embedding when there is no library
+        if self.config.library.match == "regions":
+            found = self._match_regions(video, self.embed_video, k=k, where=where, label=label)
+            return Matches(found, query=video)
         times, vectors = self.embed_video(video)
         return Matches(
             self.match_vectors(times, vectors, k=k, where=where, label=label), query=video
@@ -558,8 +563,36 @@ class Pipeline:
         self._get_labeller(show_progress)
         self.open_library(readonly=True)  # fail before embedding when there is no library
         times, vectors, labels = self._embed_and_label(video, label=True)
-        matches = self.match_vectors(times, vectors, k=k, where=where, label=label)
+        if self.config.library.match == "regions":
+            matches = self._match_regions(
+                video, lambda _: (times, vectors), k=k, where=where, label=label
+            )
+        else:
+            matches = self.match_vectors(times, vectors, k=k, where=where, label=label)
         return LabelledMatches(labels, Matches(matches, query=video))
+
+    def _match_regions(
+        self,
+        video: str | os.PathLike[str],
+        embed_video: Callable[
+            [str | os.PathLike[str]], tuple[NDArray[np.float64], NDArray[np.float32]]
+        ],
+        *,
+        k: int,
+        where: Mapping[str, Any] | None,
+        label: str | Sequence[str] | None,
+    ) -> list[Match]:
+        """The whole frame and the regions of ``video`` aligned with the library
+        (``match = "regions"``; see avajams/_match.py)."""
+        from avajams._match import query_tracks
+
+        tracks = query_tracks(
+            video, self.sampler, self.embedder, embed_video, batch_size=self.batch_size
+        )
+        library = self.open_library(readonly=True)
+        return library.search_tracks(
+            tracks, k=k, where=dict(where) if where is not None else None, label=label
+        )
 
     def match_vectors(
         self,
@@ -571,10 +604,24 @@ class Pipeline:
         label: str | Sequence[str] | None = None,
     ) -> Matches:
         """:meth:`match` for a video already embedded (``times``, ``vectors`` from
-        :meth:`embed_video`): re-matching with other options never re-embeds it."""
+        :meth:`embed_video`): re-matching with other options never re-embeds it.
+
+        Whole frames only (without the pixels there are no regions to look in): with
+        ``match = "regions"`` they are aligned in time (span, no box)."""
         from avajams.embedding import video_signature
 
         library = self.open_library(readonly=True)
+        if self.config.library.match == "regions":
+            from avajams.index import QueryTrack
+
+            return Matches(
+                library.search_tracks(
+                    [QueryTrack(vectors, times)],
+                    k=k,
+                    where=dict(where) if where is not None else None,
+                    label=label,
+                )
+            )
         signature = video_signature(vectors, method=self.config.library.signature)
         found = library.search(
             signature,

@@ -20,7 +20,7 @@ from avajams.errors import OutputPathError, VideoDecodeError, VideoError
 from avajams.labels import shared_labels
 
 if TYPE_CHECKING:
-    from avajams.index import AlignedPair, Match
+    from avajams.index import AlignedPair, Box, Match
     from avajams.labels import VideoLabels
 
 __all__ = ["Report", "Tile", "grab_frames", "write_report"]
@@ -29,11 +29,13 @@ _BACKGROUND = (24, 24, 28)
 _TEXT = (245, 245, 245)
 _SECONDARY = (205, 205, 215)  # still high contrast on the background
 _MISSING = (70, 40, 40)
+_BOX = (255, 210, 0)  # the region of the query frame a match was found in
 _RIGHT = (80, 220, 110)  # the right answer's frame and badge
 _WRONG = (240, 110, 100)
 _MARGIN = 12
-_HEADER = 80
+_HEADER = 98
 _LABELS_LINE = 18  # the header's "you show: ..." line, when the query has labels
+_SPAN_LINE = 18  # each row's room for "you a-b s = match c-d s" below labels
 _LABEL_WIDTH = 240
 _CAPTION = 24
 _PAIR_GAP = 14
@@ -43,10 +45,12 @@ _ROW_GAP = 14
 _MARK = 5
 
 _LEGEND = (
-    "score: how alike your video's frames are to the match's best-aligned frames "
-    "(0 = unrelated, 1 = the same picture); rows best first",
-    "each pair: one of your frames beside the match's frame most like it; "
+    "score: how clearly the match is in your video (0 = unrelated, near 1 = a long stretch "
+    "of the same pictures); rows best first",
+    "each pair: one of your frames beside the match's frame aligned with it; "
     "sim: how alike the two are",
+    "you a-b s = match c-d s: the stretch of your video that aligned, and where it is in the "
+    "match; yellow box: the part of your frame it was found in",
 )
 
 
@@ -126,16 +130,33 @@ def grab_frames(path: str | os.PathLike[str], times: Iterable[float]) -> dict[fl
     return found
 
 
+def _placement(image: Image.Image, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Where :func:`_fit` puts ``image`` inside a tile of ``size``: (left, top, width, height)."""
+    scale = min(size[0] / image.width, size[1] / image.height)
+    w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+    return (size[0] - w) // 2, (size[1] - h) // 2, w, h
+
+
 def _fit(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """``image`` letterboxed into ``size``, aspect ratio kept."""
     canvas = Image.new("RGB", size, (0, 0, 0))
-    scale = min(size[0] / image.width, size[1] / image.height)
-    w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
-    canvas.paste(
-        image.convert("RGB").resize((w, h), Image.Resampling.BILINEAR),
-        ((size[0] - w) // 2, (size[1] - h) // 2),
-    )
+    x, y, w, h = _placement(image, size)
+    canvas.paste(image.convert("RGB").resize((w, h), Image.Resampling.BILINEAR), (x, y))
     return canvas
+
+
+def _box_on_tile(
+    image: Image.Image, size: tuple[int, int], origin: tuple[int, int], box: Box
+) -> tuple[int, int, int, int]:
+    """The pixel rectangle (inclusive) of ``box`` (fractions of ``image``) on its tile."""
+    x, y, w, h = _placement(image, size)
+    left, top = origin[0] + x, origin[1] + y
+    return (
+        left + round(box[0] * w),
+        top + round(box[1] * h),
+        left + max(round(box[0] * w) + 1, round(box[2] * w) - 1),
+        top + max(round(box[1] * h) + 1, round(box[3] * h) - 1),
+    )
 
 
 def _clip(text: str, limit: int) -> str:
@@ -167,7 +188,15 @@ def _tick(draw: ImageDraw.ImageDraw, at: tuple[int, int], *, right: bool) -> Non
 
 
 def _top_pairs(match: Match, pairs: int) -> list[AlignedPair]:
-    best = sorted(match.aligned, key=lambda p: -p.similarity)[:pairs]
+    """The best pairs to show: the most similar ones, from the aligned span when there is one."""
+    pool = list(match.aligned)
+    span = match.span
+    if span is not None:
+        inside = [
+            p for p in pool if span.query_start - 1e-6 <= p.query_time <= span.query_end + 1e-6
+        ]
+        pool = inside or pool
+    best = sorted(pool, key=lambda p: -p.similarity)[:pairs]
     return sorted(best, key=lambda p: p.query_time)
 
 
@@ -183,7 +212,7 @@ def report_size(
     tw, th = tile_size
     width = 2 * _MARGIN + _LABEL_WIDTH + pairs * (2 * tw + _INNER_GAP) + (pairs - 1) * _PAIR_GAP
     header = _HEADER + (_LABELS_LINE if query_labels else 0)
-    height = header + rows * (th + _CAPTION + _ROW_GAP) + _MARGIN
+    height = header + rows * (th + _CAPTION + _SPAN_LINE + _ROW_GAP) + _MARGIN
     return width, height
 
 
@@ -253,7 +282,7 @@ def write_report(
     if not matches:
         draw.text((_MARGIN, header), "no matches: the library is empty", fill=_TEXT, font=font)
     for r, (match, row) in enumerate(zip(matches, chosen, strict=True)):
-        top = header + r * (th + _CAPTION + _ROW_GAP)
+        top = header + r * (th + _CAPTION + _SPAN_LINE + _ROW_GAP)
         name = Path(match.path).name if match.path else match.key
         title = _clip_to_width(draw, f"#{r + 1}  {name}", name_font, _LABEL_WIDTH - _MARGIN)
         draw.text((_MARGIN, top), title, fill=_TEXT, font=name_font)
@@ -280,16 +309,27 @@ def write_report(
             draw.text((_MARGIN + 20, top + 82), "not the right answer", fill=_WRONG, font=name_font)
         elif match.path and match.key != match.path:
             draw.text((_MARGIN, top + 82), _clip(match.key, 30), fill=_SECONDARY, font=font)
-        bottom = top + th + _CAPTION  # the row's text ends above the next row
+        bottom = top + th + _CAPTION + _SPAN_LINE  # the row's text ends above the next row
         column = _LABEL_WIDTH - _MARGIN
-        if match.labels and top + 122 <= bottom:
+        text_y = top + 104
+        if match.labels and text_y + 18 <= bottom:
             names = ", ".join(label.name for label in match.labels[:4])
             shows = _clip_to_width(draw, f"shows: {names}", font, column)
-            draw.text((_MARGIN, top + 104), shows, fill=_SECONDARY, font=font)
+            draw.text((_MARGIN, text_y), shows, fill=_SECONDARY, font=font)
+            text_y += 18
         shared = shared_labels(query_labels.video, match.labels) if query_labels else ()
-        if shared and top + 140 <= bottom:
+        if shared and text_y + 18 <= bottom:
             both = _clip_to_width(draw, f"both show: {', '.join(shared)}", font, column)
-            draw.text((_MARGIN, top + 122), both, fill=_RIGHT, font=font)
+            draw.text((_MARGIN, text_y), both, fill=_RIGHT, font=font)
+            text_y += 18
+        if match.span is not None and text_y + 18 <= bottom:  # where: in time, in the box
+            s = match.span
+            where = f"you {s.query_start:.1f}-{s.query_end:.1f}s = "
+            where += f"match {s.music_start:.1f}-{s.music_end:.1f}s"
+            where += " in the box" if match.box is not None else ""
+            colour = _BOX if match.box is not None else _TEXT
+            where = _clip_to_width(draw, where, font, column)
+            draw.text((_MARGIN, text_y), where, fill=colour, font=font)
         if not row:
             draw.text(
                 (_MARGIN + _LABEL_WIDTH, top + th // 2), "no aligned frames", fill=_TEXT, font=font
@@ -308,6 +348,9 @@ def write_report(
                 box = (x, top, x + tw, top + th)
                 if image is not None:
                     sheet.paste(_fit(image, tile_size), box[:2])
+                    if role == "query" and match.box is not None:
+                        rect = _box_on_tile(image, tile_size, (x, top), match.box)
+                        draw.rectangle(rect, outline=_BOX, width=2)
                 else:
                     draw.rectangle((x, top, x + tw - 1, top + th - 1), fill=_MISSING)
                     draw.text(

@@ -93,6 +93,12 @@ BENCHMARKS: dict[str, Benchmark] = {
             "run",
             "local pipeline vs Ray on 1 and 2 nodes; decode cost per core; fp16; GPU rows",
         ),
+        Benchmark(
+            "quality",
+            "benchmarks.quality_bench",
+            "run",
+            "finding music videos in real footage: recall per transformation, today vs regions",
+        ),
     )
 }
 

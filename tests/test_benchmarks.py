@@ -40,6 +40,7 @@ def test_registry_names_the_issue_benchmarks() -> None:
         "cheap_inference",
         "web",
         "scale",
+        "quality",
     ]
     for bench in benchmarks.BENCHMARKS.values():
         assert bench.module.startswith("benchmarks.")
@@ -68,6 +69,7 @@ def test_own_benchmark_modules_import_and_expose_their_function() -> None:
         "labels",
         "cheap_inference",
         "web",
+        "quality",
     ):
         assert callable(benchmarks.BENCHMARKS[name].load())
 

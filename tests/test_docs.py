@@ -119,11 +119,15 @@ def test_cli_json_schema_is_documented() -> None:
     match = example["matches"][0]
     assert set(match) == {
         "rank", "key", "path", "score", "signature_score", "metadata", "aligned", "labels",
-        "shared_labels",
+        "shared_labels", "span", "box",
     }  # fmt: skip
     assert set(match["aligned"][0]) == {"query_time", "music_time", "similarity"}
     assert set(match["labels"][0]) == {"name", "probability"}
     assert set(example["query_labels"]) == {"labeller", "video"}
+    assert set(match["span"]) == {
+        "query_start", "query_end", "music_start", "music_end", "similarity", "frames", "speed",
+    }  # fmt: skip
+    assert len(match["box"]) == 4
     from avajams.cli.match import JSON_SCHEMA_VERSION
 
     assert example["schema"] == JSON_SCHEMA_VERSION

@@ -16,7 +16,12 @@
             {"query_time": 0.0, "music_time": 2.0, "similarity": 0.95}, ...
           ],
           "labels": [{"name": "stage", "probability": 0.31}, ...],   # stored; [] if none
-          "shared_labels": ["stage", ...]  # names in both top lists, in the query's order
+          "shared_labels": ["stage", ...],  # names in both top lists, in the query's order
+          "span": {                       # the stretch that aligned, or null
+            "query_start": 0.0, "query_end": 4.0, "music_start": 2.0, "music_end": 6.0,
+            "similarity": 0.9, "frames": 5, "speed": 1.0
+          } | null,
+          "box": [x0, y0, x1, y1] | null  # the part of the query frame (fractions), or null
         }, ...
       ],
       "query_labels": {"labeller": "...", "video": [{"name", "probability"}...]} | null,
@@ -124,6 +129,18 @@ def match_to_json(match: Match, rank: int, shared: Sequence[str] | None = None) 
         ],
         "labels": _labels_json(match.labels),
         "shared_labels": list(shared or ()),
+        "span": None
+        if match.span is None
+        else {
+            "query_start": float(match.span.query_start),
+            "query_end": float(match.span.query_end),
+            "music_start": float(match.span.music_start),
+            "music_end": float(match.span.music_end),
+            "similarity": float(match.span.similarity),
+            "frames": int(match.span.frames),
+            "speed": float(match.span.speed),
+        },
+        "box": None if match.box is None else [float(v) for v in match.box],
     }
 
 

@@ -16,17 +16,20 @@ from avajams.index._library import (
     content_hash,
     default_library_dir,
 )
-from avajams.index._types import AlignedPair, Entry, Match
+from avajams.index._types import AlignedPair, Box, Entry, Match, QueryTrack, Span
 
 __all__ = [
     "AUTO_EXACT_LIMIT",
     "FORMAT_VERSION",
     "AlignedPair",
+    "Box",
     "Entry",
     "ExactBackend",
     "HnswBackend",
     "HnswParams",
     "Match",
+    "QueryTrack",
+    "Span",
     "VectorBackend",
     "VideoIndex",
     "content_hash",

@@ -32,6 +32,7 @@ from avajams.errors import (
     VectorError,
     VideoError,
 )
+from avajams.index._align import fit_line
 from avajams.index._backends import (
     HNSW_INSTALL,
     ExactBackend,
@@ -42,8 +43,8 @@ from avajams.index._backends import (
     hnswlib_available,
 )
 from avajams.index._catalogue import Catalogue, Row, corrupt_hint, translate
-from avajams.index._rerank import rerank_scores
-from avajams.index._types import AlignedPair, Entry, Match
+from avajams.index._rerank import align_tracks, rerank_scores
+from avajams.index._types import AlignedPair, Box, Entry, Match, QueryTrack, Span
 from avajams.labels import Label, VideoLabels
 
 __all__ = [
@@ -62,6 +63,10 @@ INDEX_NAME = "signatures.hnsw"
 LOCK_NAME = "write.lock"
 #: ``backend="auto"`` searches exactly while the library holds at most this many videos
 AUTO_EXACT_LIMIT = 10_000
+#: ``search_tracks`` also looks up windows of this many frames of each query track ...
+WINDOW_FRAMES = 4
+#: ... each window's nearest videos (seated round-robin after the whole query's)
+WINDOW_CANDIDATES = 5
 
 BackendName = Literal["auto", "exact", "hnsw"]
 Where = Mapping[str, Any] | Callable[[dict[str, Any]], bool]
@@ -1013,6 +1018,147 @@ class VideoIndex:
         results.sort(key=lambda m: (-m.score, -m.signature_score))
         return results[:k]
 
+    def search_tracks(
+        self,
+        tracks: Sequence[QueryTrack],
+        k: int = 5,
+        where: Where | None = None,
+        *,
+        candidates: int | None = None,
+        embedder_id: str | None = None,
+        label: str | Sequence[str] | None = None,
+    ) -> list[Match]:
+        """The ``k`` videos that best align in time with any of the query's ``tracks``.
+
+        Each :class:`QueryTrack` is one sequence of query frame vectors: the whole frame, or a
+        region of it (its ``box``). Stage one: the first track's signature (the mean of its
+        frames) finds its ``candidates`` nearest videos (default ``max(4*k, 20)``), and the
+        signatures of every track and of short windows of each add as many more, round-robin
+        (see :meth:`_candidates`). Stage two, on those alone: each track is aligned with each
+        candidate's stored frames — the best run of consecutive frames matched in order at
+        half to double speed, each pair counted by how far it beats what most candidates
+        reach for that query frame — and a
+        video scores its best track's run (its evidence, the summed gain ``e``, as
+        ``score = 1 - exp(-e)``: 0 for no run, near 1 for a long clear one). Each match carries
+        the ``span`` that aligned, the
+        ``box`` of its track, and per query frame of that track the aligned pair. Videos added
+        without frames score 0 (ranked by signature among themselves). ``where`` and ``label``
+        filter as in :meth:`search`.
+        """
+        self._check_open()
+        if embedder_id is not None:
+            self.check_embedder(embedder_id)
+        if not isinstance(k, int) or k < 0:
+            raise ConfigError(f"k must be a non-negative integer, not {k!r}")
+        if not tracks:
+            raise ConfigError("search_tracks needs at least one query track")
+        prepared: list[tuple[NDArray[np.float32], NDArray[np.float64], Box | None]] = []
+        for i, track in enumerate(tracks):
+            if not isinstance(track, QueryTrack):
+                raise ConfigError(f"track {i} is a {type(track).__name__}, not a QueryTrack")
+            fr = _unit_rows(track.frames, self._dim, f"frames of track {i}", matrix=True)
+            tm = _times(track.times, len(fr), f"times of track {i}")
+            prepared.append((fr, tm, _box(track.box, i)))
+        if k == 0:
+            return []
+        n = max(candidates or max(4 * k, 20), k)
+        with self._mutex:
+            allowed = None if where is None else self._allowed(where)
+            if label is not None:
+                for name in [label] if isinstance(label, str) else list(label):
+                    having = set(self._cat.with_label(name))
+                    allowed = having if allowed is None else set(allowed) & having
+            pool = self._candidates([fr for fr, _, _ in prepared], n, allowed)
+            rows = self._cat.by_labels(list(pool))
+            tags = self._cat.video_labels(list(pool))
+            found = [(lab, row) for lab, row in rows.items() if row is not None]
+            stored = [(lab, row, self._frames(row)) for lab, row in found]
+            stored = [(lb, r, f) for lb, r, f in stored if f is None or self._usable_frames(r, f)]
+        with_frames = [(lab, row, f) for lab, row, f in stored if f is not None]
+        ranked = align_tracks(
+            [fr for fr, _, _ in prepared],
+            [f[0] for _, _, f in with_frames],
+            track_times=[tm for _, tm, _ in prepared],
+            video_times=[f[1] for _, _, f in with_frames],
+        )
+        results: list[Match] = []
+        for (lab, row, (vframes, vtimes)), result in zip(with_frames, ranked, strict=True):
+            qf, qt, box = prepared[result.track]
+            run = dict(result.alignment.pairs)
+            line = None
+            if result.alignment.pairs:
+                start, speed = fit_line(result.alignment.pairs, result.sims, qt, vtimes)
+                bounds = (float(vtimes[0]), float(vtimes[-1]))
+                line = _Line(float(qt[result.alignment.pairs[0][0]]), start, speed, bounds)
+            aligned = []
+            for i in range(len(qf)):
+                j = run.get(i, int(result.best[i]))
+                sim = float(qf[i] @ vframes[j])
+                t = float(vtimes[j]) if line is None or i not in run else line(float(qt[i]))
+                aligned.append(AlignedPair(float(qt[i]), t, sim))
+            span = None
+            if result.alignment.pairs and line is not None:
+                q0 = float(qt[result.alignment.pairs[0][0]])
+                q1 = float(qt[result.alignment.pairs[-1][0]])
+                span = Span(
+                    q0, q1, line(q0), line(q1), result.alignment.similarity,
+                    result.alignment.length, line.speed,
+                )  # fmt: skip
+            score = _confidence(result.alignment.score)
+            video_labels = tuple(Label(n, p) for n, p in tags.get(lab, ()))
+            results.append(
+                Match(row.key, score, row.path, row.metadata, pool[lab], tuple(aligned),
+                      video_labels, span=span, box=box if span is not None else None)
+            )  # fmt: skip
+        for lab, row, f in stored:
+            if f is None:
+                video_labels = tuple(Label(n, p) for n, p in tags.get(lab, ()))
+                results.append(
+                    Match(row.key, 0.0, row.path, row.metadata, pool[lab], labels=video_labels)
+                )
+        results.sort(key=lambda m: (-m.score, -m.signature_score))
+        return results[:k]
+
+    def _candidates(
+        self, tracks: Sequence[NDArray[np.float32]], n: int, allowed: Set[int] | None
+    ) -> dict[int, float]:
+        """Stage one of :meth:`search_tracks`: at most ``2 * n`` videos (label -> best
+        signature cosine) worth aligning.
+
+        The whole first track's signature seats its ``n`` nearest videos. A short excerpt
+        barely moves the mean of a long query, so every track's windows of
+        :data:`WINDOW_FRAMES` frames also search by their own mean, and the remaining seats go
+        round-robin: each list's nearest video first, then each one's second, and so on.
+        """
+        lists: list[tuple[list[int], list[float]]] = []
+        for t, frames in enumerate(tracks):
+            means = [frames.mean(axis=0)]
+            if len(frames) > 2 * WINDOW_FRAMES:
+                step = WINDOW_FRAMES // 2
+                for start in range(0, len(frames) - WINDOW_FRAMES + 1, step):
+                    means.append(frames[start : start + WINDOW_FRAMES].mean(axis=0))
+            for w, mean in enumerate(means):
+                sig = _unit_rows(mean, self._dim, "track signature", matrix=False)
+                size = n if (t, w) == (0, 0) else min(n, WINDOW_CANDIDATES)
+                found, sims = self._backend.search(sig, size, allowed)
+                lists.append((found.tolist(), sims.tolist()))
+        pool: dict[int, float] = {}
+        first_labels, first_sims = lists[0]
+        for label, sim in zip(first_labels, first_sims, strict=True):
+            pool[label] = sim
+        cap = 2 * n
+        rank = 0
+        while len(pool) < cap and any(rank < len(ls) for ls, _ in lists[1:]):
+            for ls, ss in lists[1:]:
+                if rank < len(ls) and len(pool) < cap:
+                    pool[ls[rank]] = max(ss[rank], pool.get(ls[rank], -2.0))
+            rank += 1
+        for ls, ss in lists:  # the best cosine any list saw, for signature_score
+            for label, sim in zip(ls, ss, strict=True):
+                if label in pool:
+                    pool[label] = max(sim, pool[label])
+        return pool
+
     def _usable_frames(
         self, row: Row, stored: tuple[NDArray[np.float32], NDArray[np.float64]]
     ) -> bool:
@@ -1268,6 +1414,45 @@ def _rerank(
         for i, (j, s) in enumerate(zip(best.tolist(), best_sim.tolist(), strict=True))
     )
     return score, aligned
+
+
+def _confidence(evidence: float) -> float:
+    """An alignment's evidence (summed gain, >= 0) as a score in [0, 1): ``1 - exp(-e)``.
+
+    The same order as the evidence; 0 when nothing aligned, about 0.6 for one second's worth of
+    clear gain, above 0.95 for a long stretch of the same pictures.
+    """
+    return float(1.0 - np.exp(-max(0.0, evidence)))
+
+
+class _Line:
+    """music time = ``start + speed * (query time - origin)``, read off an aligned run, kept
+    within the video's sampled times ``bounds``."""
+
+    def __init__(
+        self, origin: float, start: float, speed: float, bounds: tuple[float, float]
+    ) -> None:
+        self.origin, self.start, self.speed, self.bounds = origin, start, speed, bounds
+
+    def __call__(self, query_time: float) -> float:
+        t = self.start + self.speed * (query_time - self.origin)
+        return round(min(max(t, self.bounds[0]), self.bounds[1]), 3)
+
+
+def _box(box: object, i: int) -> Box | None:
+    """A track's box, checked: four finite fractions with x0 < x1 and y0 < y1."""
+    if box is None:
+        return None
+    try:
+        x0, y0, x1, y1 = (float(v) for v in box)  # type: ignore[attr-defined]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"box of track {i} must be (x0, y0, x1, y1), not {box!r}") from exc
+    if not (0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0):
+        raise ConfigError(
+            f"box of track {i} is {box!r}; it must be fractions of the frame with "
+            "0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1"
+        )
+    return (x0, y0, x1, y1)
 
 
 def _entry(row: Row, frames: tuple[NDArray[np.float32], NDArray[np.float64]] | None) -> Entry:
