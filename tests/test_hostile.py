@@ -813,15 +813,15 @@ def test_sigterm_and_sighup_during_a_render_leave_nothing_behind(
         assert time.monotonic() < deadline, "the render never started"
         time.sleep(0.05)
     time.sleep(0.5)  # encoding is under way
-    # Sent until the process ends: twice in full-suite runs under heavy load a lone SIGTERM
-    # went unanswered (the render finished, exit 0) for reasons not found; a process that
-    # ignores the signal still fails here, since the render then completes.
+    # Sent until the process ends. Known flake: in some full-suite runs (never alone or with
+    # its module) a SIGTERM variant saw the render run to the end (exit 0); cause not found.
     err = ""
     while process.poll() is None:
         process.send_signal(signum)
         with contextlib.suppress(subprocess.TimeoutExpired):
             _, err = process.communicate(timeout=0.3)
-    err = err or (process.stderr.read() if process.stderr else "")
+    if not err:
+        _, err = process.communicate()
     assert process.returncode == 128 + signum, err
     assert "Traceback" not in err
     assert list((tmp_path / "out").iterdir()) == []
